@@ -179,6 +179,15 @@ class PlanSettings(BaseModel):
     default_timeout: float | None = Field(None, gt=0)
 
 
+class WorkspaceSpec(BaseModel):
+    """How a run's workspace starts. ``seed``: a directory (relative to the plan file)
+    whose files are copied into a fresh workspace before the first step."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: str | None = None
+
+
 class Plan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -187,6 +196,7 @@ class Plan(BaseModel):
     description: str | None = None
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     team: str | None = None
+    workspace: WorkspaceSpec | None = None
     settings: PlanSettings = Field(default_factory=PlanSettings)
     steps: dict[str, Node]
 
