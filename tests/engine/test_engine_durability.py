@@ -1,0 +1,84 @@
+"""Resume after an interruption, human waits across restarts, fork and checkpoint basics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nexus.domain.runs import RunStatus, StepStatus
+from nexus.engine.plan_loader import parse_plan
+
+from .conftest import EngineKit, Probe
+
+HUMAN_PLAN = {
+    "name": "approve",
+    "steps": {
+        "draft": {"tool": "count", "with": {"value": "v1"}},
+        "ask": {"needs": ["draft"], "human": "Ship ${{ steps.draft.output.value }}?",
+                "options": ["yes", "no"]},
+        "ship": {"needs": ["ask"], "if": "${{ steps.ask.output.answer == 'yes' }}",
+                 "tool": "count"},
+    },
+}
+
+
+async def test_human_step_waits_and_survives_a_restart(kit_factory) -> None:  # type: ignore[no-untyped-def]
+    probe = Probe()
+    first = await kit_factory(probe)
+    plan = parse_plan(HUMAN_PLAN)
+    run = await first.engine.create_run(plan, {})
+    result = await first.engine.execute(run.run_id)
+    assert result.status == RunStatus.WAITING_INPUT
+    assert first.types()[-2:] == ["step.waiting", "run.waiting_input"]
+    waiting = [e for e in first.events if e.type == "step.waiting"][0]
+    assert waiting.data["question"] == "Ship v1?"
+    await first.engine.drain()
+    await first.engine.store.close()
+
+    second = await kit_factory(probe)  # a new process, in effect
+    await second.engine.answer(run.run_id, "ask", "yes")
+    done = await second.engine.execute(run.run_id)
+    assert done.status == RunStatus.SUCCEEDED
+    assert probe.calls == {"draft": 1, "ship": 1}  # draft did not run again
+    await second.engine.store.close()
+
+
+async def test_answer_must_be_one_of_the_options(kit: EngineKit) -> None:
+    plan = parse_plan(HUMAN_PLAN)
+    run = await kit.engine.create_run(plan, {})
+    await kit.engine.execute(run.run_id)
+    try:
+        await kit.engine.answer(run.run_id, "ask", "maybe")
+    except Exception as exc:
+        assert "not one of the options" in str(exc)
+    else:
+        raise AssertionError("a bad answer was accepted")
+
+
+async def test_resume_after_interruption_skips_succeeded_steps(kit_factory) -> None:  # type: ignore[no-untyped-def]
+    probe = Probe()
+    first = await kit_factory(probe)
+    plan = parse_plan({"name": "resume", "steps": {
+        "a": {"tool": "count", "with": {"value": 1}},
+        "b": {"needs": ["a"], "tool": "count", "with": {"sleep_first_call": 30}},
+        "c": {"needs": ["b"], "tool": "count"},
+    }})
+    run = await first.engine.create_run(plan, {})
+    task = asyncio.create_task(first.engine.execute(run.run_id))
+    while probe.calls.get("b") != 1:
+        await asyncio.sleep(0.01)
+    task.cancel()  # the process goes away mid-step (not a user cancel)
+    await asyncio.gather(task, return_exceptions=True)
+    stored = await first.engine.store.get_run(run.run_id)
+    assert stored.status == RunStatus.RUNNING  # left resumable, not cancelled
+    await first.engine.store.release_run(run.run_id, first.engine.owner)
+    await first.engine.drain()
+    await first.engine.store.close()
+
+    second = await kit_factory(probe)
+    done = await second.engine.execute(run.run_id)
+    assert done.status == RunStatus.SUCCEEDED
+    assert probe.calls == {"a": 1, "b": 2, "c": 1}
+    assert "run.resumed" in second.types()
+    steps = {s.step_key: s for s in await second.engine.store.get_steps(run.run_id)}
+    assert steps["b"].attempt == 2 and steps["b"].status == StepStatus.SUCCEEDED
+    await second.engine.store.close()
