@@ -21,7 +21,7 @@ from nexus.domain.plan import Plan
 from nexus.domain.runs import Checkpoint, Event, RunRecord, RunStatus, StepRecord, new_id
 from nexus.engine import forking
 from nexus.engine.inputs import resolve_inputs
-from nexus.engine.plan_loader import load_plan_file, parse_plan
+from nexus.engine.plan_loader import load_plan_file
 from nexus.engine.scheduler import Engine
 from nexus.engine.summary import build_summary
 from nexus.engine.validation import ensure_valid
@@ -81,7 +81,9 @@ class Nexus:
             agents=agents,
         )
         engine = Engine(
-            store, services, max_concurrency=settings.max_concurrency,
+            store,
+            services,
+            max_concurrency=settings.max_concurrency,
             lease_ttl_s=settings.lease_ttl_s,
         )
         return cls(settings, services, engine)
@@ -122,22 +124,27 @@ class Nexus:
 
         if workspace is None and not _needs_workspace(plan):
             return None
-        target = Path(workspace) if workspace is not None else (
-            self.settings.workspaces_dir / run_id
+        target = (
+            Path(workspace) if workspace is not None else (self.settings.workspaces_dir / run_id)
         )
         target = target.expanduser().resolve()
         seed = plan.workspace.seed if plan.workspace is not None else None
         if seed:
             seed_dir = (plan_dir or Path.cwd()) / seed
             if not seed_dir.is_dir():
-                raise ConfigError(f"workspace seed '{seed_dir}' of plan '{plan.name}' is not a "
-                                  "directory")
+                raise ConfigError(
+                    f"workspace seed '{seed_dir}' of plan '{plan.name}' is not a directory"
+                )
             fresh = not target.exists() or not any(target.iterdir())
             if fresh:
                 ws = GitWorkspace(target)
                 await ws.ensure()
-                shutil.copytree(seed_dir, target, dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+                shutil.copytree(
+                    seed_dir,
+                    target,
+                    dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"),
+                )
                 await ws.commit_all("workspace: seed from plan")
                 return str(target)
         await GitWorkspace(target).ensure()
@@ -210,12 +217,17 @@ class Nexus:
         workspace = None
         if cp.state.get("workspace"):
             target = self.settings.workspaces_dir / new_run_id
-            await forking.clone_workspace(cp.state["workspace"], target,
-                                          cp.state.get("workspace_commit"))
+            await forking.clone_workspace(
+                cp.state["workspace"], target, cp.state.get("workspace_commit")
+            )
             workspace = str(target)
         run = await self.engine.create_run(
-            self.engine.plan_of(source), source.inputs, workspace=workspace,
-            parent_run_id=source.run_id, plan_dict=source.plan, run_id=new_run_id,
+            self.engine.plan_of(source),
+            source.inputs,
+            workspace=workspace,
+            parent_run_id=source.run_id,
+            plan_dict=source.plan,
+            run_id=new_run_id,
             options={"restored_from": checkpoint_id},
         )
         for data in cp.state.get("steps", []):
@@ -249,15 +261,21 @@ class Nexus:
         workspace = None
         if parent.workspace:
             target = self.settings.workspaces_dir / new_run_id
-            await forking.clone_workspace(parent.workspace, target,
-                                          forking.fork_commit(steps, from_step))
+            await forking.clone_workspace(
+                parent.workspace, target, forking.fork_commit(steps, from_step)
+            )
             workspace = str(target)
         options: dict[str, Any] = {"forked_from": run_id}
         if replay:
             options["replay_from"] = run_id
         child = await self.engine.create_run(
-            plan, inputs, workspace=workspace, parent_run_id=run_id,
-            forked_from_step=from_step, options=options, plan_dict=parent.plan,
+            plan,
+            inputs,
+            workspace=workspace,
+            parent_run_id=run_id,
+            forked_from_step=from_step,
+            options=options,
+            plan_dict=parent.plan,
             run_id=new_run_id,
         )
         for step in keep:

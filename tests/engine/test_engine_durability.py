@@ -13,10 +13,16 @@ HUMAN_PLAN = {
     "name": "approve",
     "steps": {
         "draft": {"tool": "count", "with": {"value": "v1"}},
-        "ask": {"needs": ["draft"], "human": "Ship ${{ steps.draft.output.value }}?",
-                "options": ["yes", "no"]},
-        "ship": {"needs": ["ask"], "if": "${{ steps.ask.output.answer == 'yes' }}",
-                 "tool": "count"},
+        "ask": {
+            "needs": ["draft"],
+            "human": "Ship ${{ steps.draft.output.value }}?",
+            "options": ["yes", "no"],
+        },
+        "ship": {
+            "needs": ["ask"],
+            "if": "${{ steps.ask.output.answer == 'yes' }}",
+            "tool": "count",
+        },
     },
 }
 
@@ -29,7 +35,7 @@ async def test_human_step_waits_and_survives_a_restart(kit_factory) -> None:  # 
     result = await first.engine.execute(run.run_id)
     assert result.status == RunStatus.WAITING_INPUT
     assert first.types()[-2:] == ["step.waiting", "run.waiting_input"]
-    waiting = [e for e in first.events if e.type == "step.waiting"][0]
+    waiting = next(e for e in first.events if e.type == "step.waiting")
     assert waiting.data["question"] == "Ship v1?"
     await first.engine.drain()
     await first.engine.store.close()
@@ -57,11 +63,16 @@ async def test_answer_must_be_one_of_the_options(kit: EngineKit) -> None:
 async def test_resume_after_interruption_skips_succeeded_steps(kit_factory) -> None:  # type: ignore[no-untyped-def]
     probe = Probe()
     first = await kit_factory(probe)
-    plan = parse_plan({"name": "resume", "steps": {
-        "a": {"tool": "count", "with": {"value": 1}},
-        "b": {"needs": ["a"], "tool": "count", "with": {"sleep_first_call": 30}},
-        "c": {"needs": ["b"], "tool": "count"},
-    }})
+    plan = parse_plan(
+        {
+            "name": "resume",
+            "steps": {
+                "a": {"tool": "count", "with": {"value": 1}},
+                "b": {"needs": ["a"], "tool": "count", "with": {"sleep_first_call": 30}},
+                "c": {"needs": ["b"], "tool": "count"},
+            },
+        }
+    )
     run = await first.engine.create_run(plan, {})
     task = asyncio.create_task(first.engine.execute(run.run_id))
     while probe.calls.get("b") != 1:

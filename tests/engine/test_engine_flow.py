@@ -26,15 +26,22 @@ async def test_sequence_of_steps_passes_outputs_along(kit: EngineKit) -> None:
             "inputs": {"who": {"type": "string", "default": "world"}},
             "steps": {
                 "a": {"tool": "count", "with": {"value": "${{ inputs.who }}"}},
-                "b": {"needs": ["a"], "transform": {"greeting": "hello ${{ steps.a.output.value }}"}},
+                "b": {
+                    "needs": ["a"],
+                    "transform": {"greeting": "hello ${{ steps.a.output.value }}"},
+                },
             },
         }
     )
     assert run.status == RunStatus.SUCCEEDED
     assert run.output["b"] == {"greeting": "hello world"}
     assert kit.types() == [
-        "run.created", "run.started",
-        "step.started", "step.succeeded", "step.succeeded", "run.succeeded",
+        "run.created",
+        "run.started",
+        "step.started",
+        "step.succeeded",
+        "step.succeeded",
+        "run.succeeded",
     ]
     seqs = [e.seq for e in kit.events]
     assert seqs == list(range(1, len(seqs) + 1))
@@ -58,8 +65,12 @@ async def test_retry_with_backoff_then_success(kit: EngineKit) -> None:
     assert run.status == RunStatus.SUCCEEDED
     assert kit.probe.calls["flaky"] == 3
     assert kit.types("flaky") == [
-        "step.started", "step.retrying", "step.started", "step.retrying",
-        "step.started", "step.succeeded",
+        "step.started",
+        "step.retrying",
+        "step.started",
+        "step.retrying",
+        "step.started",
+        "step.succeeded",
     ]
     delays = [e.data["delay_s"] for e in kit.events if e.type == "step.retrying"]
     assert 0.025 <= delays[0] <= 0.075  # 0.05 ± 50 %
@@ -74,8 +85,11 @@ async def test_retry_exhausted_fails_the_run(kit: EngineKit) -> None:
     plan = {
         "name": "retry",
         "steps": {
-            "flaky": {"tool": "count", "with": {"fail_times": 5},
-                      "retry": {"max_attempts": 2, "backoff": 0.01}},
+            "flaky": {
+                "tool": "count",
+                "with": {"fail_times": 5},
+                "retry": {"max_attempts": 2, "backoff": 0.01},
+            },
             "after": {"needs": ["flaky"], "tool": "count"},
         },
     }
@@ -88,8 +102,10 @@ async def test_retry_exhausted_fails_the_run(kit: EngineKit) -> None:
 
 
 async def test_timeout_fails_the_step(kit: EngineKit) -> None:
-    plan = {"name": "slow", "steps": {"slow": {"tool": "count", "with": {"sleep": 10},
-                                               "timeout": 0.2}}}
+    plan = {
+        "name": "slow",
+        "steps": {"slow": {"tool": "count", "with": {"sleep": 10}, "timeout": 0.2}},
+    }
     t0 = time.monotonic()
     run = await kit.run(plan)
     assert time.monotonic() - t0 < 5
@@ -100,10 +116,15 @@ async def test_timeout_fails_the_step(kit: EngineKit) -> None:
 
 
 async def test_cancel_reaches_the_running_step(kit: EngineKit) -> None:
-    plan = parse_plan({"name": "long", "steps": {
-        "long": {"tool": "count", "with": {"sleep": 30}},
-        "never": {"needs": ["long"], "tool": "count"},
-    }})
+    plan = parse_plan(
+        {
+            "name": "long",
+            "steps": {
+                "long": {"tool": "count", "with": {"sleep": 30}},
+                "never": {"needs": ["long"], "tool": "count"},
+            },
+        }
+    )
     run = await kit.engine.create_run(plan, {})
     task = asyncio.create_task(kit.engine.execute(run.run_id))
     await asyncio.wait_for(kit.probe.started.wait(), 5)
@@ -120,10 +141,13 @@ async def test_cancel_reaches_the_running_step(kit: EngineKit) -> None:
 
 async def test_parallel_group_respects_its_concurrency_limit(kit: EngineKit) -> None:
     children = {f"w{i}": {"tool": "count", "with": {"sleep": 0.1, "value": i}} for i in range(6)}
-    plan = {"name": "fan", "steps": {
-        "fan": {"parallel": {"steps": children, "max_concurrency": 2}},
-        "merge": {"needs": ["fan"], "transform": {"n": "${{ steps.fan.output | length }}"}},
-    }}
+    plan = {
+        "name": "fan",
+        "steps": {
+            "fan": {"parallel": {"steps": children, "max_concurrency": 2}},
+            "merge": {"needs": ["fan"], "transform": {"n": "${{ steps.fan.output | length }}"}},
+        },
+    }
     t0 = time.monotonic()
     run = await kit.run(plan)
     elapsed = time.monotonic() - t0
@@ -135,18 +159,30 @@ async def test_parallel_group_respects_its_concurrency_limit(kit: EngineKit) -> 
 
 
 async def test_independent_steps_run_in_parallel(kit: EngineKit) -> None:
-    plan = {"name": "par", "steps": {f"s{i}": {"tool": "count", "with": {"sleep": 0.2}}
-                                     for i in range(4)}}
+    plan = {
+        "name": "par",
+        "steps": {f"s{i}": {"tool": "count", "with": {"sleep": 0.2}} for i in range(4)},
+    }
     run = await kit.run(plan)
     assert run.status == RunStatus.SUCCEEDED
     assert kit.probe.max_running == 4
 
 
 async def test_loop_stops_at_max_count(kit: EngineKit) -> None:
-    plan = {"name": "loop", "steps": {"retry": {"loop": {
-        "max": 3, "until": "${{ steps.attempt.output.value == 'never' }}",
-        "steps": {"attempt": {"tool": "count", "with": {"value": "${{ loop.iteration }}"}}},
-    }}}}
+    plan = {
+        "name": "loop",
+        "steps": {
+            "retry": {
+                "loop": {
+                    "max": 3,
+                    "until": "${{ steps.attempt.output.value == 'never' }}",
+                    "steps": {
+                        "attempt": {"tool": "count", "with": {"value": "${{ loop.iteration }}"}}
+                    },
+                }
+            }
+        },
+    }
     run = await kit.run(plan)
     assert run.status == RunStatus.SUCCEEDED
     assert sorted(kit.probe.calls) == ["retry[1]/attempt", "retry[2]/attempt", "retry[3]/attempt"]
@@ -156,26 +192,44 @@ async def test_loop_stops_at_max_count(kit: EngineKit) -> None:
 
 
 async def test_loop_stops_when_until_holds(kit: EngineKit) -> None:
-    plan = {"name": "loop", "steps": {"retry": {"loop": {
-        "max": 5, "until": "${{ steps.attempt.output.value >= 2 }}",
-        "steps": {"attempt": {"tool": "count", "with": {"value": "${{ loop.iteration }}"}}},
-    }}}}
+    plan = {
+        "name": "loop",
+        "steps": {
+            "retry": {
+                "loop": {
+                    "max": 5,
+                    "until": "${{ steps.attempt.output.value >= 2 }}",
+                    "steps": {
+                        "attempt": {"tool": "count", "with": {"value": "${{ loop.iteration }}"}}
+                    },
+                }
+            }
+        },
+    }
     run = await kit.run(plan)
     assert run.output["retry"]["iterations"] == 2
     assert run.output["retry"]["until_met"] is True
 
 
 async def test_condition_skips_the_branch_not_taken(kit: EngineKit) -> None:
-    plan = {"name": "branch", "inputs": {"mode": {"type": "string", "default": "fast"}},
-            "steps": {
-                "pick": {"condition": "${{ inputs.mode == 'fast' }}",
-                         "then": ["quick"], "else": ["thorough"]},
-                "quick": {"tool": "count", "with": {"value": "q"}},
-                "thorough": {"tool": "count", "with": {"value": "t"}},
-                "after_thorough": {"needs": ["thorough"], "tool": "count"},
-                "join": {"needs": ["quick", "thorough"],
-                         "transform": {"got": "${{ steps.quick.output.value }}"}},
-            }}
+    plan = {
+        "name": "branch",
+        "inputs": {"mode": {"type": "string", "default": "fast"}},
+        "steps": {
+            "pick": {
+                "condition": "${{ inputs.mode == 'fast' }}",
+                "then": ["quick"],
+                "else": ["thorough"],
+            },
+            "quick": {"tool": "count", "with": {"value": "q"}},
+            "thorough": {"tool": "count", "with": {"value": "t"}},
+            "after_thorough": {"needs": ["thorough"], "tool": "count"},
+            "join": {
+                "needs": ["quick", "thorough"],
+                "transform": {"got": "${{ steps.quick.output.value }}"},
+            },
+        },
+    }
     run = await kit.run(plan)
     assert run.status == RunStatus.SUCCEEDED
     steps = await _steps(kit, run.run_id)
@@ -190,10 +244,13 @@ async def test_condition_skips_the_branch_not_taken(kit: EngineKit) -> None:
 
 
 async def test_if_false_skips_a_step(kit: EngineKit) -> None:
-    plan = {"name": "if", "steps": {
-        "a": {"tool": "count", "with": {"value": 0}},
-        "b": {"needs": ["a"], "if": "${{ steps.a.output.value > 0 }}", "tool": "count"},
-    }}
+    plan = {
+        "name": "if",
+        "steps": {
+            "a": {"tool": "count", "with": {"value": 0}},
+            "b": {"needs": ["a"], "if": "${{ steps.a.output.value > 0 }}", "tool": "count"},
+        },
+    }
     run = await kit.run(plan)
     steps = await _steps(kit, run.run_id)
     assert run.status == RunStatus.SUCCEEDED
@@ -201,11 +258,18 @@ async def test_if_false_skips_a_step(kit: EngineKit) -> None:
 
 
 async def test_gate_failure_fails_the_run_with_the_rule_message(kit: EngineKit) -> None:
-    plan = {"name": "gate", "steps": {
-        "a": {"tool": "count", "with": {"value": 3}},
-        "check": {"needs": ["a"], "gate": [
-            {"check": "${{ steps.a.output.value < 2 }}", "message": "value must be below 2"}]},
-    }}
+    plan = {
+        "name": "gate",
+        "steps": {
+            "a": {"tool": "count", "with": {"value": 3}},
+            "check": {
+                "needs": ["a"],
+                "gate": [
+                    {"check": "${{ steps.a.output.value < 2 }}", "message": "value must be below 2"}
+                ],
+            },
+        },
+    }
     run = await kit.run(plan)
     assert run.status == RunStatus.FAILED
     assert run.error is not None and run.error["code"] == "gate_failed"
@@ -213,11 +277,20 @@ async def test_gate_failure_fails_the_run_with_the_rule_message(kit: EngineKit) 
 
 
 async def test_sequence_group_runs_children_in_order(kit: EngineKit) -> None:
-    plan = {"name": "seq", "steps": {"s": {"sequence": {"steps": {
-        "one": {"tool": "count", "with": {"sleep": 0.05}},
-        "two": {"tool": "count", "with": {"sleep": 0.05}},
-        "three": {"tool": "count"},
-    }}}}}
+    plan = {
+        "name": "seq",
+        "steps": {
+            "s": {
+                "sequence": {
+                    "steps": {
+                        "one": {"tool": "count", "with": {"sleep": 0.05}},
+                        "two": {"tool": "count", "with": {"sleep": 0.05}},
+                        "three": {"tool": "count"},
+                    }
+                }
+            }
+        },
+    }
     run = await kit.run(plan)
     assert run.status == RunStatus.SUCCEEDED
     assert kit.probe.max_running == 1

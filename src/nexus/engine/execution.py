@@ -33,7 +33,7 @@ from nexus.domain.runs import Event, RunRecord, StepRecord, StepStatus
 from nexus.engine.expressions import render, truthy
 from nexus.engine.gates import evaluate_gate
 from nexus.engine.retry import DEFAULT_RETRY, backoff_delay, should_retry
-from nexus.errors import GateFailed, NexusError, StepError, StepTimeout
+from nexus.errors import GateFailed, NexusError, StepTimeout
 from nexus.handlers.base import StepContext
 
 if TYPE_CHECKING:
@@ -69,7 +69,11 @@ def _error_dict(error: BaseException, step_key: str) -> dict[str, Any]:
 
 
 def _view(rec: StepRecord) -> StepView:
-    return {"output": rec.output, "status": rec.status.value, "confidence": rec.meta.get("confidence")}
+    return {
+        "output": rec.output,
+        "status": rec.status.value,
+        "confidence": rec.meta.get("confidence"),
+    }
 
 
 class RunExecution:
@@ -123,7 +127,9 @@ class RunExecution:
     async def walk(self) -> dict[str, StepView]:
         return await self._scope("", self.plan.steps, ChainMap(), None, sequential=False)
 
-    def _scope_vars(self, view: Mapping[str, StepView], loop: dict[str, Any] | None) -> dict[str, Any]:
+    def _scope_vars(
+        self, view: Mapping[str, StepView], loop: dict[str, Any] | None
+    ) -> dict[str, Any]:
         scope = dict(self._base_scope)
         scope["steps"] = view
         if loop is not None:
@@ -243,11 +249,19 @@ class RunExecution:
         if isinstance(node, LoopNode):
             return await self._loop(path, node, view, scope)
         if isinstance(node, ParallelNode):
-            return await self._group(path, node.kind, node.parallel.steps, view, loop,
-                                     node.parallel.max_concurrency, sequential=False)
+            return await self._group(
+                path,
+                node.kind,
+                node.parallel.steps,
+                view,
+                loop,
+                node.parallel.max_concurrency,
+                sequential=False,
+            )
         if isinstance(node, SequenceNode):
-            return await self._group(path, node.kind, node.sequence.steps, view, loop,
-                                     None, sequential=True)
+            return await self._group(
+                path, node.kind, node.sequence.steps, view, loop, None, sequential=True
+            )
         raise StepFailed(path, {"message": f"unknown node kind {node.kind!r}"})  # pragma: no cover
 
     def _skip_reason(
@@ -272,21 +286,41 @@ class RunExecution:
 
     async def _skip(self, path: str, kind: str, reason: str) -> StepView:
         now = time.time()
-        rec = StepRecord(self.run.run_id, path, kind, StepStatus.SKIPPED, 0,
-                         started_at=now, finished_at=now, meta={"reason": reason})
-        await self._save(rec, self.event("step.skipped", path, kind=kind, reason=reason),
-                         durable=False)
+        rec = StepRecord(
+            self.run.run_id,
+            path,
+            kind,
+            StepStatus.SKIPPED,
+            0,
+            started_at=now,
+            finished_at=now,
+            meta={"reason": reason},
+        )
+        await self._save(
+            rec, self.event("step.skipped", path, kind=kind, reason=reason), durable=False
+        )
         return _view(rec)
 
     async def _instant(self, path: str, kind: str, output: Any) -> StepView:
         now = time.time()
-        rec = StepRecord(self.run.run_id, path, kind, StepStatus.SUCCEEDED, 1, None, output,
-                         started_at=now, finished_at=now)
+        rec = StepRecord(
+            self.run.run_id,
+            path,
+            kind,
+            StepStatus.SUCCEEDED,
+            1,
+            None,
+            output,
+            started_at=now,
+            finished_at=now,
+        )
         await self._save(rec, self.event("step.succeeded", path, kind=kind, duration_s=0.0))
         return _view(rec)
 
     # leaves: agent and tool nodes ------------------------------------------------
-    def _leaf_params(self, path: str, node: AgentNode | ToolNode, scope: Any) -> tuple[str, dict[str, Any]]:
+    def _leaf_params(
+        self, path: str, node: AgentNode | ToolNode, scope: Any
+    ) -> tuple[str, dict[str, Any]]:
         if isinstance(node, ToolNode):
             params = render(node.with_, scope)
             return node.tool, params if isinstance(params, dict) else {"value": params}
@@ -340,17 +374,37 @@ class RunExecution:
             attempt += 1
             started = time.time()
             head = await self.workspace.head() if self.workspace is not None else None
-            rec = StepRecord(self.run.run_id, path, node.kind, StepStatus.RUNNING, attempt,
-                             params, started_at=started, meta={"name": label})
+            rec = StepRecord(
+                self.run.run_id,
+                path,
+                node.kind,
+                StepStatus.RUNNING,
+                attempt,
+                params,
+                started_at=started,
+                meta={"name": label},
+            )
             if head:
                 rec.meta["head_before"] = head
-            await self._save(rec, self.event("step.started", path, kind=node.kind, name=label,
-                                             attempt=attempt), durable=False)
+            await self._save(
+                rec,
+                self.event("step.started", path, kind=node.kind, name=label, attempt=attempt),
+                durable=False,
+            )
             ctx = StepContext(
-                run_id=self.run.run_id, step_key=path, kind=node.kind, name=name, params=params,
-                inputs=self.run.inputs, attempt=attempt, correlation_id=self.run.correlation_id,
-                workspace=self.run.workspace, timeout=timeout, previous_error=previous_error,
-                emit=self._emitter(path), services=self.engine.services,
+                run_id=self.run.run_id,
+                step_key=path,
+                kind=node.kind,
+                name=name,
+                params=params,
+                inputs=self.run.inputs,
+                attempt=attempt,
+                correlation_id=self.run.correlation_id,
+                workspace=self.run.workspace,
+                timeout=timeout,
+                previous_error=previous_error,
+                emit=self._emitter(path),
+                services=self.engine.services,
             )
             try:
                 async with self._plan_sem, self.engine.global_slot():
@@ -379,13 +433,29 @@ class RunExecution:
                 if should_retry(policy, exc, attempt):
                     delay = backoff_delay(policy, attempt)
                     rec.status = StepStatus.QUEUED
-                    await self._save(rec, self.event("step.retrying", path, attempt=attempt,
-                                                     delay_s=round(delay, 4), error=error))
+                    await self._save(
+                        rec,
+                        self.event(
+                            "step.retrying",
+                            path,
+                            attempt=attempt,
+                            delay_s=round(delay, 4),
+                            error=error,
+                        ),
+                    )
                     await asyncio.sleep(delay)
                     continue
                 rec.status = StepStatus.FAILED
-                await self._save(rec, self.event("step.failed", path, attempt=attempt, error=error,
-                                                 duration_s=rec.finished_at - started))
+                await self._save(
+                    rec,
+                    self.event(
+                        "step.failed",
+                        path,
+                        attempt=attempt,
+                        error=error,
+                        duration_s=rec.finished_at - started,
+                    ),
+                )
                 raise StepFailed(path, error) from None
             events = []
             if self.workspace is not None:
@@ -397,8 +467,17 @@ class RunExecution:
             rec.output = result.output
             rec.meta.update(result.meta)
             rec.finished_at = time.time()
-            events.insert(0, self.event("step.succeeded", path, kind=node.kind, name=label,
-                                        attempt=attempt, duration_s=rec.finished_at - started))
+            events.insert(
+                0,
+                self.event(
+                    "step.succeeded",
+                    path,
+                    kind=node.kind,
+                    name=label,
+                    attempt=attempt,
+                    duration_s=rec.finished_at - started,
+                ),
+            )
             await self._save(rec, *events)
             return _view(rec)
 
@@ -419,11 +498,20 @@ class RunExecution:
             if commit:
                 await self.workspace.reset_to(commit)
                 error["rolled_back_to"] = commit
-                events.append(self.event("workspace.rolled_back", path, commit=commit,
-                                         step=target))
+                events.append(self.event("workspace.rolled_back", path, commit=commit, step=target))
         now = time.time()
-        rec = StepRecord(self.run.run_id, path, node.kind, StepStatus.FAILED, 1, None,
-                         {"passed": False, "failures": failures}, error, now, now)
+        rec = StepRecord(
+            self.run.run_id,
+            path,
+            node.kind,
+            StepStatus.FAILED,
+            1,
+            None,
+            {"passed": False, "failures": failures},
+            error,
+            now,
+            now,
+        )
         await self._save(rec, self.event("step.failed", path, attempt=1, error=error), *events)
         raise StepFailed(path, error)
 
@@ -433,18 +521,32 @@ class RunExecution:
         if rec is not None and rec.status == StepStatus.WAITING_INPUT:
             return _PARKED
         question = render(node.human, scope)
-        rec = StepRecord(self.run.run_id, path, node.kind, StepStatus.WAITING_INPUT, 1,
-                         {"question": question, "options": list(node.options or ()),
-                          "default": node.default}, started_at=time.time())
-        await self._save(rec, self.event("step.waiting", path, question=question,
-                                         options=list(node.options or ())))
+        rec = StepRecord(
+            self.run.run_id,
+            path,
+            node.kind,
+            StepStatus.WAITING_INPUT,
+            1,
+            {"question": question, "options": list(node.options or ()), "default": node.default},
+            started_at=time.time(),
+        )
+        await self._save(
+            rec,
+            self.event("step.waiting", path, question=question, options=list(node.options or ())),
+        )
         return _PARKED
 
     async def _group_start(self, path: str, kind: str) -> tuple[StepRecord, float]:
         started = time.time()
         prev = self.steps.get(path)
-        rec = StepRecord(self.run.run_id, path, kind, StepStatus.RUNNING,
-                         (prev.attempt if prev else 0) + 1, started_at=started)
+        rec = StepRecord(
+            self.run.run_id,
+            path,
+            kind,
+            StepStatus.RUNNING,
+            (prev.attempt if prev else 0) + 1,
+            started_at=started,
+        )
         if prev is not None and "head_before" in prev.meta:
             rec.meta["head_before"] = prev.meta["head_before"]
         elif self.workspace is not None:
@@ -458,8 +560,12 @@ class RunExecution:
         rec.status = StepStatus.SUCCEEDED
         rec.output = output
         rec.finished_at = time.time()
-        await self._save(rec, self.event("step.succeeded", rec.step_key, kind=rec.kind,
-                                         duration_s=rec.finished_at - started))
+        await self._save(
+            rec,
+            self.event(
+                "step.succeeded", rec.step_key, kind=rec.kind, duration_s=rec.finished_at - started
+            ),
+        )
         return _view(rec)
 
     async def _group(
@@ -474,8 +580,9 @@ class RunExecution:
         sequential: bool,
     ) -> StepView:
         rec, started = await self._group_start(path, kind)
-        local = await self._scope(path + "/", children, view, limit, sequential=sequential,
-                                  loop=loop)
+        local = await self._scope(
+            path + "/", children, view, limit, sequential=sequential, loop=loop
+        )
         return await self._group_end(rec, started, {k: v["output"] for k, v in local.items()})
 
     async def _loop(
@@ -488,8 +595,9 @@ class RunExecution:
         iteration = 0
         for iteration in range(1, max_iterations + 1):
             loop_vars = {"iteration": iteration, "max": max_iterations}
-            local = await self._scope(f"{path}[{iteration}]/", spec.steps, view, None,
-                                      sequential=False, loop=loop_vars)
+            local = await self._scope(
+                f"{path}[{iteration}]/", spec.steps, view, None, sequential=False, loop=loop_vars
+            )
             merged = {}
             for child in spec.steps:
                 child_view = local.get(child)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -45,10 +46,8 @@ def _coerce(name: str, spec: InputSpec, value: Any) -> Any:
     elif kind in ("object", "array"):
         expected = dict if kind == "object" else list
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         if isinstance(value, expected):
             return value
     raise InputError(

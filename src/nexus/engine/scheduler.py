@@ -170,10 +170,10 @@ class Engine:
         resumed = run.status != RunStatus.CREATED
         run.status = RunStatus.RUNNING
         run.updated_at = time.time()
-        start_ev = execution.event("run.resumed" if resumed else "run.started",
-                                   completed_steps=sum(
-                                       1 for s in steps.values()
-                                       if s.status == StepStatus.SUCCEEDED))
+        start_ev = execution.event(
+            "run.resumed" if resumed else "run.started",
+            completed_steps=sum(1 for s in steps.values() if s.status == StepStatus.SUCCEEDED),
+        )
         await self.store.update_run(run, [start_ev], durable=False)
         task = asyncio.current_task()
         assert task is not None
@@ -187,8 +187,9 @@ class Engine:
             final = execution.event("run.succeeded", duration_s=time.time() - run.created_at)
         except Parked:
             run.status = RunStatus.WAITING_INPUT
-            waiting = [s.step_key for s in execution.steps.values()
-                       if s.status == StepStatus.WAITING_INPUT]
+            waiting = [
+                s.step_key for s in execution.steps.values() if s.status == StepStatus.WAITING_INPUT
+            ]
             final = execution.event("run.waiting_input", steps=waiting)
         except StepFailed as failed:
             run.status = RunStatus.FAILED
@@ -254,9 +255,7 @@ class Engine:
     async def answer(self, run_id: str, step_key: str, value: Any) -> RunRecord:
         run = await self.store.get_run(run_id)
         if run.status != RunStatus.WAITING_INPUT:
-            raise InvalidStateError(
-                f"run '{run_id}' is {run.status.value}, not waiting for input"
-            )
+            raise InvalidStateError(f"run '{run_id}' is {run.status.value}, not waiting for input")
         steps = {s.step_key: s for s in await self.store.get_steps(run_id)}
         step = steps.get(step_key)
         if step is None or step.status != StepStatus.WAITING_INPUT:
@@ -275,8 +274,9 @@ class Engine:
         step.output = {"answer": value}
         step.finished_at = time.time()
         seq = await self.store.last_event_seq(run_id)
-        ev = Event(run_id, seq + 1, "step.answered", {"answer": value}, run.correlation_id,
-                   step_key)
+        ev = Event(
+            run_id, seq + 1, "step.answered", {"answer": value}, run.correlation_id, step_key
+        )
         await self.store.save_step(step, [ev])
         self.bus.publish(ev)
         return run
