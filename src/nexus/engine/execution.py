@@ -601,9 +601,12 @@ class RunExecution:
             merged = {}
             for child in spec.steps:
                 child_view = local.get(child)
-                if child_view and child_view["status"] == StepStatus.SUCCEEDED.value:
-                    if isinstance(child_view["output"], dict):
-                        merged.update(child_view["output"])
+                if (
+                    child_view
+                    and child_view["status"] == StepStatus.SUCCEEDED.value
+                    and isinstance(child_view["output"], dict)
+                ):
+                    merged.update(child_view["output"])
             merged["steps"] = {k: v["output"] for k, v in local.items()}
             if spec.until is not None:
                 inner = self._scope_vars(view.new_child(local), loop_vars)
