@@ -1,0 +1,453 @@
+"""How the CLI shows things: formatting helpers, Rich tables and the end-of-run summary.
+
+Every function here turns data (records, dicts from the facade) into text or a
+Rich renderable, or into JSON-able dicts for ``--json``; none does I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from nexus.domain.runs import Checkpoint, Event, RunRecord, StepRecord
+
+STATUS_STYLES: dict[str, str] = {
+    "created": "dim",
+    "pending": "dim",
+    "queued": "cyan",
+    "running": "bold cyan",
+    "retrying": "yellow",
+    "waiting_input": "bold magenta",
+    "succeeded": "green",
+    "failed": "bold red",
+    "skipped": "dim",
+    "cancelled": "yellow",
+}
+
+OUTPUT_WIDTH = 60
+
+
+# text helpers -----------------------------------------------------------------
+def fmt_duration(seconds: float | None) -> str:
+    """``0.42s``, ``12.3s``, ``2m05s``, ``1h02m``; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def fmt_cost(cost: float | None) -> str:
+    """A USD amount: ``$0.0042``, ``$1.25``; ``-`` when unknown."""
+    if cost is None:
+        return "-"
+    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
+
+
+def fmt_time(ts: float | None) -> str:
+    """A timestamp as local ``YYYY-MM-DD HH:MM:SS``; ``-`` when unknown."""
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_clock(ts: float) -> str:
+    """A timestamp as local ``HH:MM:SS.mmm`` (event logs)."""
+    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+
+
+def one_line(text: str, width: int) -> str:
+    """``text`` on one line (newlines become spaces), cut to ``width`` with an ellipsis."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+
+
+def summarize_output(value: Any, width: int = OUTPUT_WIDTH) -> str:
+    """A step output as one short line: strings as they are, anything else as compact JSON."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(jsonable(value), ensure_ascii=False)
+    return one_line(text, width)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with dataclasses, enums, paths and tuples turned into JSON types."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    """The one JSON document a ``--json`` command prints."""
+    return json.dumps(jsonable(value), indent=2, ensure_ascii=False)
+
+
+def _styled(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def _pick(data: Mapping[str, Any], *names: str, default: Any = None) -> Any:
+    for name in names:
+        if name in data and data[name] is not None:
+            return data[name]
+    return default
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+# runs -------------------------------------------------------------------------
+def run_to_dict(run: RunRecord, *, with_plan: bool = False) -> dict[str, Any]:
+    """A run as a JSON-able dict (the plan itself only when asked for)."""
+    data: dict[str, Any] = jsonable(run)
+    if not with_plan:
+        data.pop("plan", None)
+    data["duration"] = (run.finished_at - run.created_at) if run.finished_at else None
+    return data
+
+
+def step_to_dict(step: StepRecord, actor: str = "") -> dict[str, Any]:
+    """A step journal row as a JSON-able dict, with its duration, actor, model and summary."""
+    data: dict[str, Any] = jsonable(step)
+    data["attempts"] = step.attempt
+    data["duration"] = step.duration
+    data["actor"] = actor
+    data["model"] = step.meta.get("model")
+    data["output_summary"] = summarize_output(step.output, 200)
+    return data
+
+
+def runs_table(runs: Sequence[RunRecord]) -> Table:
+    """One row per run: id, plan, status, created, duration, parent."""
+    table = Table(title=f"{len(runs)} run(s)", title_justify="left")
+    table.add_column("run", no_wrap=True)
+    table.add_column("plan")
+    table.add_column("status", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("parent", no_wrap=True)
+    for run in runs:
+        duration = (run.finished_at - run.created_at) if run.finished_at else None
+        parent = run.parent_run_id or ""
+        if parent and run.forked_from_step:
+            parent += f" @ {run.forked_from_step}"
+        table.add_row(
+            run.run_id,
+            run.plan_name,
+            _styled(str(run.status)),
+            fmt_time(run.created_at),
+            fmt_duration(duration),
+            parent,
+        )
+    return table
+
+
+def steps_table(steps: Sequence[StepRecord], actors: Mapping[str, str]) -> Table:
+    """One row per step: key, actor, model, status, attempts, duration, output summary."""
+    table = Table(show_edge=False)
+    table.add_column("step", no_wrap=True)
+    table.add_column("agent/tool", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("try", justify="right")
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("output", overflow="ellipsis", no_wrap=True, max_width=OUTPUT_WIDTH)
+    for step in steps:
+        output = summarize_output(step.output)
+        if step.error and not output:
+            output = one_line(str(step.error.get("message") or step.error), OUTPUT_WIDTH)
+        table.add_row(
+            step.step_key,
+            actors.get(step.step_key, step.kind),
+            str(step.meta.get("model") or ""),
+            _styled(str(step.status)),
+            str(step.attempt),
+            fmt_duration(step.duration),
+            output,
+        )
+    return table
+
+
+def run_detail(
+    run: RunRecord,
+    steps: Sequence[StepRecord],
+    children: Sequence[RunRecord],
+    actors: Mapping[str, str],
+) -> RenderableType:
+    """``nexus runs show``: the run's fields, its parent and children, its steps."""
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="dim", no_wrap=True)
+    info.add_column()
+    info.add_row("run", Text(run.run_id, style="bold"))
+    info.add_row("plan", run.plan_name)
+    info.add_row("status", _styled(str(run.status)))
+    info.add_row("created", fmt_time(run.created_at))
+    info.add_row("finished", fmt_time(run.finished_at))
+    duration = (run.finished_at - run.created_at) if run.finished_at else None
+    info.add_row("duration", fmt_duration(duration))
+    info.add_row("correlation", run.correlation_id or "-")
+    info.add_row("workspace", run.workspace or "-")
+    if run.inputs:
+        info.add_row("inputs", one_line(json.dumps(jsonable(run.inputs)), 100))
+    if run.parent_run_id:
+        origin = f" (forked from step {run.forked_from_step})" if run.forked_from_step else ""
+        info.add_row("parent", f"{run.parent_run_id}{origin}")
+    for child in children:
+        origin = f" from step {child.forked_from_step}" if child.forked_from_step else ""
+        info.add_row("child", Text.assemble(child.run_id, " ", _styled(str(child.status)), origin))
+    if run.error:
+        message = run.error.get("message") or json.dumps(jsonable(run.error))
+        info.add_row("error", Text(one_line(str(message), 200), style="red"))
+    return Group(info, Text(""), steps_table(steps, actors))
+
+
+def checkpoint_to_dict(checkpoint: Checkpoint) -> dict[str, Any]:
+    """A checkpoint without its (large) state, for output."""
+    return {
+        "checkpoint_id": checkpoint.checkpoint_id,
+        "run_id": checkpoint.run_id,
+        "created_at": checkpoint.created_at,
+        "label": checkpoint.label,
+    }
+
+
+# events -----------------------------------------------------------------------
+def event_line(event: Event) -> Text:
+    """One event of ``nexus runs logs``: seq, time, type, step, correlation id, data."""
+    data = one_line(json.dumps(jsonable(event.data), ensure_ascii=False), 120)
+    return Text.assemble(
+        (f"{event.seq:>5} ", "dim"),
+        f"{fmt_clock(event.ts)} ",
+        (f"{event.type:<20}", STATUS_STYLES.get(event.type.rsplit(".", 1)[-1], "")),
+        f" {event.step_key or '-':<20}",
+        (f" {event.correlation_id or '-'} ", "dim"),
+        data if event.data else "",
+    )
+
+
+# summary ----------------------------------------------------------------------
+def _tokens_of(data: Mapping[str, Any]) -> int | None:
+    total = _num(data.get("total_tokens"))
+    if total is not None:
+        return int(total)
+    given = _num(_pick(data, "input_tokens", "prompt_tokens"))
+    produced = _num(_pick(data, "output_tokens", "completion_tokens"))
+    if given is None and produced is None:
+        return None
+    return int((given or 0) + (produced or 0))
+
+
+def summary_tokens(summary: Mapping[str, Any]) -> int | None:
+    """Total tokens of a run summary (or one of its step rows): input plus output."""
+    for nested in ("totals", "usage"):
+        inner = summary.get(nested)
+        if isinstance(inner, Mapping):
+            found = _tokens_of(inner)
+            if found is not None:
+                return found
+    tokens = summary.get("tokens")
+    if isinstance(tokens, Mapping):
+        return _tokens_of(tokens)
+    number = _num(tokens)
+    if number is not None:
+        return int(number)
+    return _tokens_of(summary)
+
+
+def summary_cost(summary: Mapping[str, Any]) -> float | None:
+    """Total cost (USD) of a run summary (or one of its step rows)."""
+    for nested in ("totals", "usage"):
+        inner = summary.get(nested)
+        if isinstance(inner, Mapping):
+            found = _num(_pick(inner, "cost_usd", "cost"))
+            if found is not None:
+                return found
+    return _num(_pick(summary, "cost_usd", "cost"))
+
+
+def summary_git_log(summary: Mapping[str, Any]) -> list[str]:
+    """The workspace's git log of a summary, as ``sha subject`` lines."""
+    log = _pick(summary, "git_log", "commits")
+    workspace = summary.get("workspace")
+    if log is None and isinstance(workspace, Mapping):
+        log = _pick(workspace, "git_log", "commits", "log")
+    if log is None:
+        return []
+    if isinstance(log, str):
+        return [line for line in log.splitlines() if line.strip()]
+    lines = []
+    for entry in log:
+        if isinstance(entry, Mapping):
+            sha = str(_pick(entry, "short_sha", "sha", "commit", "hash", default=""))[:8]
+            subject = str(_pick(entry, "subject", "message", "title", default=""))
+            lines.append(f"{sha} {one_line(subject, 80)}".strip())
+        else:
+            lines.append(str(entry))
+    return lines
+
+
+def summary_workspace(summary: Mapping[str, Any]) -> str | None:
+    """The workspace path of a summary."""
+    workspace = _pick(summary, "workspace", "workspace_path")
+    if isinstance(workspace, Mapping):
+        workspace = _pick(workspace, "path", "dir")
+    return str(workspace) if workspace else None
+
+
+def summary_actor(step: Mapping[str, Any]) -> str:
+    """``agent aria``, ``tool echo``, ``gate`` … for a summary step row."""
+    kind = str(_pick(step, "kind", default=""))
+    name = _pick(step, "name", "agent", "tool")
+    if kind in ("agent", "tool") and name:
+        return f"{kind} {name}"
+    return kind or str(name or "")
+
+
+def _summary_steps_table(steps: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(show_edge=False)
+    table.add_column("step", no_wrap=True)
+    table.add_column("agent/tool", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("try", justify="right")
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("tokens", justify="right")
+    table.add_column("cost", justify="right")
+    table.add_column("output", overflow="ellipsis", no_wrap=True, max_width=40)
+    for step in steps:
+        tokens = summary_tokens(step)
+        cost = summary_cost(step)
+        error = step.get("error")
+        output = summarize_output(step.get("output"), 40)
+        if isinstance(error, Mapping) and error.get("message"):
+            output = one_line(str(error["message"]), 40)
+        table.add_row(
+            str(_pick(step, "key", "step_key", default="?")),
+            summary_actor(step),
+            str(_pick(step, "model", default="")),
+            _styled(str(_pick(step, "status", default=""))),
+            str(_pick(step, "attempts", "attempt", default="")),
+            fmt_duration(_num(_pick(step, "duration_s", "duration"))),
+            str(tokens) if tokens else "",
+            fmt_cost(cost) if cost else "",
+            output,
+        )
+    return table
+
+
+def _tests_text(tests: Any) -> str | None:
+    if not isinstance(tests, Mapping) or not tests:
+        return None
+    order = ("passed", "failed", "errors", "skipped", "total")
+    parts = [f"{tests[name]} {name}" for name in order if tests.get(name) is not None]
+    parts += [f"{v} {k}" for k, v in tests.items() if k not in order and _num(v) is not None]
+    return ", ".join(parts) or None
+
+
+def render_summary(summary: Mapping[str, Any]) -> RenderableType:
+    """The end-of-run summary: status, steps, tokens, cost, tests, workspace and git log."""
+    status = str(summary.get("status", ""))
+    header = Text.assemble(
+        ("run ", "dim"),
+        (str(summary.get("run_id", "")), "bold"),
+        f"  {summary['plan']}  " if summary.get("plan") else "  ",
+        (status, STATUS_STYLES.get(status, "")),
+    )
+    parts: list[RenderableType] = [header]
+    steps = summary.get("steps")
+    if isinstance(steps, Sequence) and steps:
+        parts.append(_summary_steps_table([s for s in steps if isinstance(s, Mapping)]))
+    totals = Table.grid(padding=(0, 2))
+    totals.add_column(style="dim", no_wrap=True)
+    totals.add_column()
+    duration = _num(_pick(summary, "duration_s", "duration"))
+    if duration is not None:
+        totals.add_row("duration", fmt_duration(duration))
+    tokens = summary_tokens(summary)
+    totals.add_row("tokens", str(tokens) if tokens is not None else "-")
+    totals.add_row("cost", fmt_cost(summary_cost(summary)))
+    tests = _tests_text(summary.get("tests"))
+    if tests:
+        totals.add_row("tests", tests)
+    error = summary.get("error")
+    if isinstance(error, Mapping) and error:
+        totals.add_row("error", Text(one_line(str(error.get("message", error)), 200), style="red"))
+    elif error:
+        totals.add_row("error", Text(one_line(str(error), 200), style="red"))
+    parent = summary.get("parent_run_id")
+    if parent:
+        origin = summary.get("forked_from_step")
+        totals.add_row("parent", f"{parent} (from step {origin})" if origin else str(parent))
+    workspace = summary_workspace(summary)
+    totals.add_row("workspace", workspace or "-")
+    parts.append(totals)
+    log = summary_git_log(summary)
+    if log:
+        parts.append(Text("git log", style="dim"))
+        parts.extend(Text(f"  {line}") for line in log[:20])
+        if len(log) > 20:
+            parts.append(Text(f"  … {len(log) - 20} more", style="dim"))
+    return Group(*parts)
+
+
+# status and doctor ------------------------------------------------------------
+def agents_table(agents: Sequence[Mapping[str, Any]]) -> Table:
+    """``nexus status``: one row per agent with its state and current step."""
+    table = Table(title="agents", title_justify="left")
+    for column in ("agent", "name", "role", "state", "current step", "run"):
+        table.add_column(column, no_wrap=True)
+    for agent in agents:
+        state = str(_pick(agent, "state", "status", default=""))
+        table.add_row(
+            str(_pick(agent, "id", "agent_id", default="")),
+            str(_pick(agent, "name", default="")),
+            str(_pick(agent, "role", default="")),
+            Text(state, style={"idle": "dim", "processing": "cyan", "error": "red"}.get(state, "")),
+            str(_pick(agent, "current_step", "step_key", "step", default="")),
+            str(_pick(agent, "run_id", "current_run", default="")),
+        )
+    return table
+
+
+def doctor_table(checks: Mapping[str, Mapping[str, Any]], essential: set[str]) -> Table:
+    """``nexus doctor``: one row per check with ok / FAIL and its detail."""
+    table = Table(title="doctor", title_justify="left")
+    table.add_column("check", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("detail")
+    for name, check in checks.items():
+        ok = bool(check.get("ok"))
+        mark = Text("ok", style="green") if ok else Text("FAIL", style="bold red")
+        if not ok and name not in essential:
+            mark = Text("warn", style="yellow")
+        table.add_row(name, mark, str(check.get("detail", "")))
+    return table
