@@ -1,0 +1,132 @@
+"""Group commit: the asynchronous half of the write path.
+
+Writers put an :class:`~nexus.store._writer.Op` in a queue. One flusher takes
+everything pending and commits it as one batch; a durable writer awaits a
+future that is resolved once the batch holding its write is committed. A
+non-durable write only schedules a flush on the next loop iteration, so it is
+committed with the next batch and never after a later write.
+
+Two flavours:
+
+- :class:`InlineCommit` runs the batch synchronously on the event loop thread
+  (SQLite: a commit costs tens of microseconds; a thread hop would cost more).
+- :class:`ThreadCommit` runs it in a worker thread (PostgreSQL: a commit
+  waits on the network and the server's disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from nexus.errors import StoreError
+from nexus.store._writer import Kind, Op, Outcome
+
+log = logging.getLogger("nexus.store")
+
+ApplyBatch = Callable[[list[Op]], list[Outcome]]
+
+
+class _GroupCommit:
+    def __init__(self, apply: ApplyBatch) -> None:
+        self._apply = apply
+        self._pending: list[Op] = []
+        self.batches = 0
+        self.ops = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def write(self, op: Op, durable: bool) -> Any:
+        """Queue ``op``; when ``durable``, return its result once it is committed."""
+        if not durable:
+            self._enqueue(op)
+            return None
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        op.future = future
+        self._enqueue(op)
+        return await future
+
+    async def drain(self) -> None:
+        """Return once every write queued so far is committed."""
+        raise NotImplementedError
+
+    def _enqueue(self, op: Op) -> None:
+        raise NotImplementedError
+
+    def _resolve(self, ops: list[Op], outcomes: list[Outcome]) -> None:
+        self.batches += 1
+        self.ops += len(ops)
+        for op, outcome in zip(ops, outcomes, strict=True):
+            future = op.future
+            if isinstance(outcome, BaseException):
+                if future is None:
+                    log.warning("a non-durable write was lost: %s", outcome)
+                elif not future.done():
+                    future.set_exception(outcome)
+            elif future is not None and not future.done():
+                future.set_result(outcome)
+
+
+class InlineCommit(_GroupCommit):
+    """Flushes on the event loop thread, at the next loop iteration or when a reader asks."""
+
+    def __init__(self, apply: ApplyBatch) -> None:
+        super().__init__(apply)
+        self._scheduled = False
+
+    def _enqueue(self, op: Op) -> None:
+        self._pending.append(op)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._scheduled = False
+        self.flush_now()
+
+    def flush_now(self) -> None:
+        """Commit everything pending, synchronously."""
+        while self._pending:
+            ops, self._pending = self._pending, []
+            try:
+                outcomes = self._apply(ops)
+            except Exception as exc:  # apply() reports per op; this is a bug guard
+                outcomes = [StoreError(f"committing {len(ops)} writes failed: {exc}")] * len(ops)
+            self._resolve(ops, outcomes)
+
+    async def drain(self) -> None:
+        self.flush_now()
+
+
+class ThreadCommit(_GroupCommit):
+    """Flushes in a worker thread; while one batch commits, the next one gathers."""
+
+    def __init__(self, apply: ApplyBatch) -> None:
+        super().__init__(apply)
+        self._task: asyncio.Task[None] | None = None
+
+    def _enqueue(self, op: Op) -> None:
+        self._pending.append(op)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flusher())
+
+    async def _flusher(self) -> None:
+        try:
+            while self._pending:
+                ops, self._pending = self._pending, []
+                try:
+                    outcomes = await asyncio.to_thread(self._apply, ops)
+                except Exception as exc:  # apply() reports per op; this is a bug guard
+                    error = StoreError(f"committing {len(ops)} writes failed: {exc}")
+                    outcomes = [error] * len(ops)
+                self._resolve(ops, outcomes)
+        finally:
+            self._task = None
+
+    async def drain(self) -> None:
+        if self._pending or self._task is not None:
+            await self.write(Op(Kind.SYNC, ""), durable=True)
