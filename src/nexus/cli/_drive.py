@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -92,11 +92,13 @@ def _question_of(run: RunRecord, step: StepRecord) -> Question:
             if info.get("question") is None and isinstance(source.get("human"), str):
                 info["question"] = source["human"]
     options = info.get("options")
+    if isinstance(options, str) or not isinstance(options, Sequence):
+        options = ()
     default = info.get("default")
     return Question(
         step_key=step.step_key,
         question=str(info.get("question") or f"input for step {step.step_key}"),
-        options=tuple(str(o) for o in options) if isinstance(options, Sequence) else None,
+        options=tuple(str(o) for o in options) or None,
         default=str(default) if default is not None else None,
     )
 
@@ -106,14 +108,15 @@ def pending_questions(run: RunRecord, steps: Sequence[StepRecord]) -> list[Quest
     return [_question_of(run, s) for s in steps if s.status == StepStatus.WAITING_INPUT]
 
 
-def ask(question: Question, console: Console) -> str:
+def ask(question: Question, console: Console, stream: TextIO | None = None) -> str:
     """Ask one question on the terminal; the options, if any, are the only valid answers."""
     console.print(Text.assemble(("? ", "bold magenta"), (question.step_key, "bold"), ": "))
+    prompt = Text(question.question)
     choices = list(question.options) if question.options else None
     if question.default is None:
-        return Prompt.ask(Text(question.question), console=console, choices=choices)
+        return Prompt.ask(prompt, console=console, choices=choices, stream=stream)
     return Prompt.ask(
-        Text(question.question), console=console, choices=choices, default=question.default
+        prompt, console=console, choices=choices, default=question.default, stream=stream
     )
 
 

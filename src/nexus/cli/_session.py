@@ -64,7 +64,8 @@ def out_console() -> Console:
 
 
 def err_console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    """A console on the current stderr; long lines are not broken (``soft_wrap``)."""
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
 def print_json(value: Any) -> None:
@@ -123,9 +124,10 @@ def load_settings() -> Settings:
 
 
 async def _with_nexus(body: Callable[[Nexus], Awaitable[int]]) -> int:
+    settings = load_settings()
     from nexus.runtime import Nexus  # imported on use: ``--help`` and ``version`` stay fast
 
-    nx = await Nexus.open(load_settings())
+    nx = await Nexus.open(settings)
     try:
         return await body(nx)
     finally:
