@@ -1,0 +1,453 @@
+"""The sandboxed evaluator of ``${{ … }}`` expressions in plans.
+
+Expressions come from the users of a shared server, so they are never given to
+``eval``: they are Jinja2 expressions compiled in an immutable sandbox. The
+scope the engine hands in looks like::
+
+    {"inputs": {...},
+     "steps": {key: {"output": ..., "status": "succeeded", "confidence": 0.8}},
+     "loop": {"iteration": 2},
+     "run": {"id": ..., "correlation_id": ...}}
+
+- ``render(value, scope)`` resolves every template string inside a value. A
+  string that is exactly one ``${{ expr }}`` becomes the expression's native
+  value; text around expressions makes a string (dicts and lists as JSON,
+  booleans as ``true``/``false``, nothing as the empty string).
+- ``evaluate(expr, scope)`` takes ``"${{ x }}"`` or a bare ``"x"``;
+  ``truthy(expr, scope)`` is its truth value.
+- A missing key is *missing*, not an error: ``steps.x.output.failed == 0`` on a
+  skipped step is False, ``steps.x.output`` is None, and ``a.b.c`` chains.
+  Ordering comparisons with a missing value are False; arithmetic on one raises.
+- Keys of a mapping win over its methods: ``output.items`` is the key ``items``.
+- Syntax errors, forbidden attributes (``__class__``, ``list.append`` …) and
+  failures while evaluating raise :class:`~nexus.errors.ExpressionError` naming
+  the expression.
+- The sandbox bounds the size of what an expression can build (strings and
+  lists from ``*``, ``%`` and padding, integers from ``**``) so that one cannot
+  exhaust the server's memory; ``range`` is capped at 100,000 items.
+
+Compiled expressions are cached by their text, so evaluating the same
+expression again costs a dictionary look-up plus the evaluation itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import ChainableUndefined, Template, Undefined, nodes
+from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.parser import Parser
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from nexus.errors import ExpressionError
+
+__all__ = [
+    "MAX_SIZE",
+    "SCOPE_ROOTS",
+    "check_syntax",
+    "evaluate",
+    "has_expression",
+    "known_globals",
+    "references",
+    "render",
+    "root_names",
+    "truthy",
+]
+
+#: the names an expression may start from (besides the functions ``range`` and ``dict``)
+SCOPE_ROOTS: frozenset[str] = frozenset({"inputs", "steps", "loop", "run"})
+#: the largest string or list (characters or items) an operator may build
+MAX_SIZE = 1_000_000
+#: the largest integer (in bits) ``**`` may build
+_MAX_INT_BITS = 4096
+
+_EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+_OPEN = "${{"
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_SIZED_STR_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
+
+
+def has_expression(text: str) -> bool:
+    """Whether a string holds a ``${{`` template."""
+    return _OPEN in text
+
+
+# --- the sandbox ------------------------------------------------------------------------------
+
+
+class Missing(ChainableUndefined):
+    """A value that is not there: chains (``a.b.c``), equals None, orders as False."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or isinstance(other, Undefined)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return id(type(self))
+
+    def __lt__(self, other: object) -> bool:  # type: ignore[override]
+        return False
+
+    __le__ = __gt__ = __ge__ = __lt__  # type: ignore[assignment]
+
+
+def _refuse_format(*args: Any, **kwargs: Any) -> str:
+    raise SecurityError("str.format is not available in expressions; join strings with ~")
+
+
+def _check_size(size: int, what: str) -> None:
+    if size > MAX_SIZE:
+        raise SecurityError(f"{what} would build {size:,} items; the limit is {MAX_SIZE:,}")
+
+
+def _safe_replace(s: Any, old: Any, new: Any, count: Any = None) -> str:
+    text, old_s, new_s = str(s), str(old), str(new)
+    hits = text.count(old_s) if old_s else len(text) + 1
+    if count is not None:
+        hits = min(hits, int(count))
+    _check_size(len(text) + hits * max(len(new_s) - len(old_s), 0), "replace")
+    return text.replace(old_s, new_s, -1 if count is None else int(count))
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, made data-first and size-bounded."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except KeyError:
+                if not hasattr(type(obj), attribute):
+                    return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(
+            f"access to attribute {attribute!r} of {type(obj).__name__!r} is unsafe"
+        )
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        if super().wrap_str_format(value) is None:
+            return None
+        return _refuse_format
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+                    _check_size(len(seq) * times, "repetition")
+        elif operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and right > 0:
+                bits = max(abs(left).bit_length(), 1) * right
+                if bits > _MAX_INT_BITS:
+                    raise SecurityError(f"power would build a {bits:,}-bit integer")
+        elif operator == "%" and isinstance(left, str):
+            for spec in _PERCENT_SPEC.finditer(left):
+                for number in spec.groups():
+                    if number == "*" or (number is not None and int(number) > 1000):
+                        raise SecurityError(f"format width {number} is not allowed")
+        return self.binop_table[operator](left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(__obj, "__name__", "")
+            if name in _SIZED_STR_METHODS and args and isinstance(args[0], int):
+                _check_size(args[0], f"str.{name}")
+            elif name == "expandtabs":
+                _check_size(len(owner) * (int(args[0]) if args else 8), "str.expandtabs")
+            elif name == "replace" and len(args) >= 2:
+                return _safe_replace(owner, *args[:3])
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    if indent is not None and not 0 <= indent <= 16:
+        raise SecurityError("tojson indent must be between 0 and 16")
+    return json.dumps(_clean(value), ensure_ascii=False, default=str, indent=indent)
+
+
+def _fromjson(value: Any) -> Any:
+    return json.loads(str(value))
+
+
+def _test_contains(container: Any, item: Any) -> bool:
+    if container is None or isinstance(container, Undefined):
+        return False
+    try:
+        return item in container
+    except TypeError:
+        return False
+
+
+def _test_none(value: Any) -> bool:
+    return value is None or isinstance(value, Undefined)
+
+
+def _make_env() -> _Sandbox:
+    env = _Sandbox(undefined=Missing, autoescape=False, cache_size=0)
+    for name in ("lipsum", "cycler", "joiner", "namespace"):
+        env.globals.pop(name, None)
+    # filters that can build unbounded output from a small input, or are not repeatable
+    for name in ("center", "indent", "format", "batch", "slice", "random", "wordwrap"):
+        env.filters.pop(name, None)
+    env.filters["replace"] = _safe_replace
+    env.filters["tojson"] = _tojson
+    env.filters["fromjson"] = _fromjson
+    env.tests["contains"] = _test_contains
+    env.tests["none"] = _test_none
+    return env
+
+
+_ENV = _make_env()
+_GLOBALS: dict[str, Any] = dict(_ENV.globals)
+
+# --- compiling --------------------------------------------------------------------------------
+
+# nodes whose result may hold Missing values or lazy iterators that must be made plain
+_BUILDERS = (nodes.List, nodes.Dict, nodes.Tuple, nodes.Filter, nodes.Call, nodes.CondExpr)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    source: str
+    tree: nodes.Expr
+    template: Template
+    clean: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A template string cut into literal text and compiled expressions."""
+
+    parts: tuple[str | _Compiled, ...]
+    single: _Compiled | None
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str) -> _Compiled:
+    """Compile one bare expression; raises ExpressionError naming it."""
+    if not source:
+        raise ExpressionError("empty expression '${{ }}'", expression=source)
+    try:
+        parser = Parser(_ENV, source, state="variable")
+        tree = parser.parse_expression()
+        if not parser.stream.eos:
+            token = parser.stream.current
+            raise ExpressionError(
+                f"expression '{source}' is not valid: unexpected '{token.value}' "
+                "after the expression",
+                expression=source,
+            )
+        tree.set_environment(_ENV)
+        body = [nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)]
+        template = _ENV.from_string(nodes.Template(body, lineno=1))
+    except TemplateError as exc:
+        raise ExpressionError(
+            f"expression '{source}' is not valid: {_syntax_message(exc)}", expression=source
+        ) from None
+    clean = any(isinstance(node, _BUILDERS) for node in _walk(tree))
+    return _Compiled(source, tree, template, clean)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> _Parsed:
+    """Cut a template string into parts; raises ExpressionError on a bad or unclosed one."""
+    parts: list[str | _Compiled] = []
+    last = 0
+    for match in _EXPR.finditer(text):
+        if match.start() > last:
+            parts.append(text[last : match.start()])
+        parts.append(_compile(match.group(1).strip()))
+        last = match.end()
+    if last < len(text):
+        parts.append(text[last:])
+    for part in parts:
+        if isinstance(part, str) and _OPEN in part:
+            raise ExpressionError(f"unclosed '${{{{' in {_shorten(text)!r}", expression=text)
+    compiled = [p for p in parts if isinstance(p, _Compiled)]
+    single = None
+    if len(compiled) == 1 and all(isinstance(p, _Compiled) or not p.strip() for p in parts):
+        single = compiled[0]
+    return _Parsed(tuple(parts), single)
+
+
+def _syntax_message(exc: TemplateError) -> str:
+    return (exc.message or str(exc)).replace("end of template", "end of expression")
+
+
+def _walk(tree: nodes.Node) -> Iterator[nodes.Node]:
+    """The tree's root and all nodes below it."""
+    yield tree
+    yield from tree.find_all(nodes.Node)
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- evaluating -------------------------------------------------------------------------------
+
+
+def _clean(value: Any) -> Any:
+    """Make a result plain data: Missing → None, lazy iterators and views → lists."""
+    if isinstance(value, Undefined):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_clean(v) for v in value)
+    if isinstance(value, (Iterator, range)) or type(value).__name__.startswith("dict_"):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _run(compiled: _Compiled, scope: Mapping[str, Any]) -> Any:
+    # a bare Context over a flat dict: Template.new_context would copy a ChainMap of globals
+    context = Context(_ENV, {**_GLOBALS, **scope}, None, {})
+    try:
+        for _ in compiled.template.root_render_func(context):
+            pass
+    except Exception as exc:
+        kind = "is not allowed" if isinstance(exc, SecurityError) else "failed"
+        detail = exc.message if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"
+        raise ExpressionError(
+            f"expression '{compiled.source}' {kind}: {detail}", expression=compiled.source
+        ) from None
+    result = context.vars["result"]
+    if isinstance(result, Undefined):
+        return None
+    if compiled.clean:
+        return _clean(result)
+    return result
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _render_str(text: str, scope: Mapping[str, Any]) -> Any:
+    parsed = _parse(text)
+    if parsed.single is not None:
+        return _run(parsed.single, scope)
+    return "".join(
+        part if isinstance(part, str) else _to_text(_run(part, scope)) for part in parsed.parts
+    )
+
+
+def render(value: Any, scope: Mapping[str, Any]) -> Any:
+    """Resolve every ``${{ … }}`` in a value (strings, dicts, lists, tuples, recursively)."""
+    if isinstance(value, str):
+        if _OPEN not in value:
+            return value
+        return _render_str(value, scope)
+    if isinstance(value, Mapping):
+        return {k: render(v, scope) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, scope) for v in value]
+    if isinstance(value, tuple):
+        return tuple(render(v, scope) for v in value)
+    return value
+
+
+def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
+    """The value of one expression, written ``"${{ x }}"`` or bare ``"x"``."""
+    if _OPEN in expr:
+        return _render_str(expr, scope)
+    return _run(_compile(expr.strip()), scope)
+
+
+def truthy(expr: str | bool | None, scope: Mapping[str, Any]) -> bool:
+    """Whether an expression holds; a missing value is False, a bool is itself."""
+    if expr is None or isinstance(expr, bool):
+        return bool(expr)
+    return bool(evaluate(expr, scope))
+
+
+# --- inspecting -------------------------------------------------------------------------------
+
+
+def _expressions(text: str, bare: bool) -> list[str]:
+    if bare and _OPEN not in text:
+        return [text.strip()]
+    return [m.group(1).strip() for m in _EXPR.finditer(text)]
+
+
+def check_syntax(text: str, *, bare: bool = False) -> list[str]:
+    """Messages for every expression in ``text`` that does not compile (empty when all do).
+
+    With ``bare=True`` a string without ``${{`` is itself one expression (as in ``if:``).
+    """
+    problems: list[str] = []
+    for source in _expressions(text, bare):
+        try:
+            _compile(source)
+        except ExpressionError as exc:
+            problems.append(exc.message)
+    if _OPEN in _EXPR.sub("", text):
+        problems.append(f"unclosed '${{{{' in {_shorten(text)!r}")
+    return problems
+
+
+def _trees(text: str, bare: bool) -> Iterator[nodes.Expr]:
+    for source in _expressions(text, bare):
+        try:
+            yield _compile(source).tree
+        except ExpressionError:
+            continue
+
+
+def references(text: str, *, bare: bool = False) -> set[tuple[str, str]]:
+    """The ``(root, name)`` pairs the expressions in ``text`` read, e.g. ``("steps", "x")``.
+
+    Both ``steps.x`` and ``steps['x']`` count; expressions that do not compile are skipped.
+    """
+    found: set[tuple[str, str]] = set()
+    for tree in _trees(text, bare):
+        for node in _walk(tree):
+            if not isinstance(node, (nodes.Getattr, nodes.Getitem)):
+                continue
+            if not isinstance(node.node, nodes.Name):
+                continue
+            if isinstance(node, nodes.Getattr):
+                found.add((node.node.name, node.attr))
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                found.add((node.node.name, node.arg.value))
+    return found
+
+
+def root_names(text: str, *, bare: bool = False) -> set[str]:
+    """Every variable name the expressions in ``text`` start from (``steps``, ``inputs`` …)."""
+    names: set[str] = set()
+    for tree in _trees(text, bare):
+        names.update(n.name for n in _walk(tree) if isinstance(n, nodes.Name) and n.ctx == "load")
+    return names
+
+
+def known_globals() -> frozenset[str]:
+    """Names of the functions an expression may call without a scope (``range``, ``dict``)."""
+    return frozenset(_ENV.globals)
