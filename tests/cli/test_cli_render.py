@@ -8,7 +8,10 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
+from nexus.cli.app import essential_checks
 from nexus.cli.render import (
+    agents_table,
+    doctor_table,
     dumps,
     event_line,
     fmt_cost,
@@ -248,3 +251,39 @@ def test_event_line_shows_seq_type_step_and_correlation_id() -> None:
     assert text.startswith("    7 ")
     assert ".250 step.failed" in text
     assert "greet" in text and "corr-9" in text and '{"error": "boom"}' in text
+
+
+def test_agents_table_shows_state_current_step_and_track_record() -> None:
+    agents = [
+        {
+            "id": "code",
+            "name": "Code",
+            "role": "developer",
+            "model": "offline:replay",
+            "status": {"state": "processing", "current_step": "r1/implement"},
+            "stats": {"steps": 4, "success_rate": 0.75, "total_cost_usd": 0.02},
+        },
+        {"id": "beta", "name": "Beta", "role": "test validator", "status": {"state": "idle"}},
+    ]
+    text = text_of(agents_table(agents), width=200)
+    code = next(line for line in text.splitlines() if "│ code" in line)
+    for part in ("Code", "developer", "offline:replay", "processing", "r1/implement", "75%"):
+        assert part in code
+    assert "$0.0200" in code
+    beta = next(line for line in text.splitlines() if "│ beta" in line)
+    assert "idle" in beta and beta.count(" - ") >= 2
+
+
+def test_doctor_marks_failed_essential_checks_and_warns_for_others() -> None:
+    checks = {
+        "store": {"ok": True, "detail": "sqlite (3 runs)", "essential": True},
+        "git": {"ok": False, "detail": "git not found on PATH"},
+        "provider:openai": {"ok": False, "detail": "no key", "essential": False},
+    }
+    essential = essential_checks(checks)
+    assert essential == {"store", "git"}
+    text = text_of(doctor_table(checks, essential))
+    rows = {line.split()[1]: line for line in text.splitlines() if line.startswith("│ ")}
+    assert "ok" in rows["store"] and "sqlite (3 runs)" in rows["store"]
+    assert "FAIL" in rows["git"]
+    assert "warn" in rows["provider:openai"]

@@ -421,19 +421,31 @@ def render_summary(summary: Mapping[str, Any]) -> RenderableType:
 
 # status and doctor ------------------------------------------------------------
 def agents_table(agents: Sequence[Mapping[str, Any]]) -> Table:
-    """``nexus status``: one row per agent with its state and current step."""
+    """``nexus status``: one row per agent: state, current step and track record."""
     table = Table(title="agents", title_justify="left")
-    for column in ("agent", "name", "role", "state", "current step", "run"):
+    for column in ("agent", "name", "role", "model", "state", "current step"):
         table.add_column(column, no_wrap=True)
+    table.add_column("steps", justify="right")
+    table.add_column("success", justify="right")
+    table.add_column("cost", justify="right")
     for agent in agents:
-        state = str(_pick(agent, "state", "status", default=""))
+        live = agent.get("status")
+        live = live if isinstance(live, Mapping) else agent
+        stats = agent.get("stats")
+        stats = stats if isinstance(stats, Mapping) else {}
+        state = str(_pick(live, "state", default=""))
+        rate = _num(stats.get("success_rate"))
+        cost = _num(stats.get("total_cost_usd"))
         table.add_row(
             str(_pick(agent, "id", "agent_id", default="")),
             str(_pick(agent, "name", default="")),
             str(_pick(agent, "role", default="")),
+            str(_pick(agent, "model", default="")),
             Text(state, style={"idle": "dim", "processing": "cyan", "error": "red"}.get(state, "")),
-            str(_pick(agent, "current_step", "step_key", "step", default="")),
-            str(_pick(agent, "run_id", "current_run", default="")),
+            str(_pick(live, "current_step", default="")),
+            str(stats.get("steps", "")),
+            f"{rate:.0%}" if rate is not None else "-",
+            fmt_cost(cost) if cost else "-",
         )
     return table
 
