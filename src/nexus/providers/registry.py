@@ -1,0 +1,81 @@
+"""Model providers by name: ``registry.get("offline:replay")`` → a provider.
+
+A provider is registered under its prefix with a factory that receives the part
+of the name after the colon (``"replay"``) and returns a
+:class:`~nexus.providers.base.ModelProvider`. Instances are made once per full
+name and reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nexus.errors import ConfigError
+from nexus.providers.base import ModelProvider
+from nexus.providers.offline import OfflineProvider, cassette_dirs_from_env
+from nexus.settings import Settings
+
+__all__ = ["ModelRegistry", "ProviderFactory", "default_registry"]
+
+ProviderFactory = Callable[[str], ModelProvider]
+
+
+class ModelRegistry:
+    """Provider factories by prefix, and the providers made from them by full name."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, ProviderFactory] = {}
+        self._instances: dict[str, ModelProvider] = {}
+
+    def register(self, prefix: str, factory: ProviderFactory) -> None:
+        """Register (or replace) the factory for ``prefix``; forgets instances made before."""
+        if not prefix or ":" in prefix:
+            raise ConfigError(f"provider prefix '{prefix}' must be a non-empty name without ':'")
+        self._factories[prefix] = factory
+        for name in [n for n in self._instances if n.partition(":")[0] == prefix]:
+            del self._instances[name]
+
+    def get(self, name: str) -> ModelProvider:
+        """The provider for ``provider:model``. Unknown provider → ConfigError naming the known."""
+        prefix, sep, model = name.partition(":")
+        if not sep or not prefix:
+            raise ConfigError(
+                f"model '{name}' must be written as provider:model (known providers:"
+                f" {', '.join(self.names()) or 'none'})",
+                model=name,
+            )
+        provider = self._instances.get(name)
+        if provider is not None:
+            return provider
+        factory = self._factories.get(prefix)
+        if factory is None:
+            raise ConfigError(
+                f"unknown model provider '{prefix}' in '{name}'; known providers:"
+                f" {', '.join(self.names()) or 'none'}",
+                model=name,
+                known=self.names(),
+            )
+        provider = factory(model)
+        self._instances[name] = provider
+        return provider
+
+    def names(self) -> list[str]:
+        """The registered provider prefixes, sorted."""
+        return sorted(self._factories)
+
+    def __contains__(self, prefix: object) -> bool:
+        return prefix in self._factories
+
+
+def default_registry(settings: Settings | None = None) -> ModelRegistry:
+    """A registry with the providers that need no configuration: ``offline``.
+
+    The offline provider reads cassettes from ``NEXUS_CASSETTES`` (the
+    ``cassettes`` setting when the settings object has one), the plan's
+    directory and the bundled cassettes.
+    """
+    configured = getattr(settings, "cassettes", None) if settings is not None else None
+    dirs = cassette_dirs_from_env(configured if isinstance(configured, str) else None)
+    registry = ModelRegistry()
+    registry.register("offline", lambda model: OfflineProvider(model, dirs))
+    return registry
