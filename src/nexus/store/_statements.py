@@ -16,6 +16,7 @@ from sqlalchemy import (
     delete,
     func,
     literal_column,
+    null,
     or_,
     select,
     update,
@@ -120,7 +121,7 @@ class Statements:
         self.lease_release = c(
             update(s.runs)
             .where(r.run_id == bindparam("w_run_id"), r.lease_owner == bindparam("owner"))
-            .values(lease_owner=None, lease_exp=None)
+            .values(lease_owner=null(), lease_exp=null())
         )
         self.lease_holder = c(
             select(r.lease_owner, r.lease_exp).where(r.run_id == bindparam("run_id"))
