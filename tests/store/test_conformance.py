@@ -216,6 +216,14 @@ async def test_steps_round_trip_and_upsert_by_key(store: RunStore) -> None:
     assert steps[2].output is None and steps[2].meta == {}
 
 
+async def test_steps_come_back_in_step_key_order_bytewise(store: RunStore) -> None:
+    await store.create_run(make_run("r1"))
+    keys = ["b", "B", "a_1", "a-1", "a[2]/x", "a/x", "a", "é", "Z9", "checks/lint"]
+    for key in keys:
+        await store.save_step(make_step("r1", key))
+    assert [s.step_key for s in await store.get_steps("r1")] == sorted(keys)
+
+
 async def test_step_without_times_or_payloads(store: RunStore) -> None:
     await store.create_run(make_run("r1"))
     pending = StepRecord("r1", "later", "tool")

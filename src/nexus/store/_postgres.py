@@ -24,7 +24,7 @@ from nexus.store._commit import ThreadCommit, _GroupCommit
 from nexus.store._schema import SCHEMA_VERSION
 from nexus.store._sqlbase import Row, SqlStore, check_schema_version, clock
 from nexus.store._statements import Statements
-from nexus.store._writer import BatchWriter
+from nexus.store._writer import BatchWriter, Op, Outcome
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 #: Serializes schema creation between processes (pg_advisory_xact_lock key).
@@ -42,6 +42,7 @@ class PostgresStore(SqlStore):
         self._url, self.schema = _split_schema(url)
         self._engine: Engine | None = None
         self._writer_fairy: Any = None
+        self._writer: BatchWriter | None = None
 
     @property
     def safe_url(self) -> str:
@@ -68,14 +69,29 @@ class PostgresStore(SqlStore):
         except BaseException:
             self._close_sync()
             raise
-        writer = BatchWriter(
+        self._writer = BatchWriter(
             stmts,
             begin=None,
             integrity_error=psycopg.IntegrityError,
             fatal_errors=(psycopg.OperationalError, psycopg.InterfaceError),
             clock=clock,
         )
-        return stmts, ThreadCommit(lambda ops: writer.apply(conn, ops))
+        return stmts, ThreadCommit(self._apply)
+
+    def _apply(self, ops: list[Op]) -> list[Outcome]:
+        """Commit a batch on the writer connection, reconnecting once it has broken."""
+        assert self._engine is not None and self._writer is not None
+        conn = self._writer_fairy.driver_connection
+        if conn is None or conn.closed or conn.broken:
+            with contextlib.suppress(Exception):
+                self._writer_fairy.invalidate()
+            try:
+                self._writer_fairy = self._engine.raw_connection()
+            except (psycopg.Error, SQLAlchemyError) as exc:
+                error = StoreError(f"cannot reach the PostgreSQL store at {self.safe_url}: {exc}")
+                return [error] * len(ops)
+            conn = self._writer_fairy.driver_connection
+        return self._writer.apply(conn, ops)
 
     def _create_schema(self, conn: psycopg.Connection[Any], stmts: Statements) -> None:
         with conn.cursor() as cur:

@@ -45,6 +45,8 @@ SCHEMA_VERSION = 1
 metadata = MetaData()
 
 _RowId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite: INTEGER PRIMARY KEY = rowid
+# Keys compare byte-wise on both databases, so both return them in the same order.
+_Key = Text().with_variant(Text(collation="C"), "postgresql")
 
 
 def _payload(name: str) -> tuple[Column[str], Column[bytes]]:
@@ -63,7 +65,7 @@ runs = Table(
     "runs",
     metadata,
     Column("rid", _RowId, primary_key=True, autoincrement=True),
-    Column("run_id", Text, nullable=False, unique=True),
+    Column("run_id", _Key, nullable=False, unique=True),
     Column("plan_name", Text, nullable=False),
     *_payload("plan"),
     *_payload("inputs"),
@@ -89,7 +91,7 @@ steps = Table(
     "steps",
     metadata,
     Column("rid", _RowId, nullable=False),
-    Column("key", Text, nullable=False),
+    Column("key", _Key, nullable=False),
     Column("kind", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("attempt", Integer, nullable=False),
@@ -127,8 +129,8 @@ blobs = Table(
 checkpoints = Table(
     "checkpoints",
     metadata,
-    Column("checkpoint_id", Text, primary_key=True),
-    Column("run_id", Text, nullable=False),
+    Column("checkpoint_id", _Key, primary_key=True),
+    Column("run_id", _Key, nullable=False),
     Column("created", Double, nullable=False),
     Column("label", Text),
     *_payload("state"),

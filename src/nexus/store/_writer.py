@@ -158,16 +158,21 @@ class BatchWriter:
 
         for i, op in enumerate(ops):
             kind = op.kind
-            if kind is Kind.STEP or kind is Kind.EVENTS:
-                if kind is Kind.STEP:
-                    op.row["rid"] = self._rid(cur, op.run_id, new_rids)[0]
-                self._resolve_events(cur, op, new_rids)
-                if kind is Kind.STEP:
-                    steps.append(op.row)
-                events.extend(op.events)
+            try:
+                if kind is Kind.STEP or kind is Kind.EVENTS:
+                    if kind is Kind.STEP:
+                        op.row["rid"] = self._rid(cur, op.run_id, new_rids)[0]
+                    self._resolve_events(cur, op, new_rids)
+                    if kind is Kind.STEP:
+                        steps.append(op.row)
+                    events.extend(op.events)
+                    continue
+                flush()
+                outcomes[i] = self._apply_one(cur, op, new_rids)
+            except NotFoundError as exc:
+                # raised before the op changed anything: only this op fails
+                outcomes[i] = exc
                 continue
-            flush()
-            outcomes[i] = self._apply_one(cur, op, new_rids)
             if op.events:
                 self._resolve_events(cur, op, new_rids)
                 events.extend(op.events)
