@@ -25,6 +25,10 @@ class _Skip(Exception):
     """A check that cannot run here (nothing to check); not a failure unless asked for."""
 
 
+class _Failed(Exception):
+    """A check that ran and found a problem; the message is the detail."""
+
+
 class HealthcheckHandler(BaseHandler):
     """Run the checks and output ``{check: {"ok": bool, "detail": str}}``; fail if any fails.
 
@@ -90,6 +94,8 @@ async def _run_check(
         if required:
             return {"ok": False, "detail": f"cannot check: {skip}"}
         return {"ok": True, "detail": f"skipped: {skip}", "skipped": True}
+    except _Failed as failed:
+        return {"ok": False, "detail": str(failed)}
     except TimeoutError:
         return {"ok": False, "detail": f"no answer within {timeout:g}s"}
     except Exception as exc:
@@ -115,18 +121,18 @@ async def _check_workspace(workspace: str | None, timeout: float) -> str:
         raise _Skip("the step has no workspace")
     path = Path(workspace)
     if not path.is_dir():
-        raise RuntimeError(f"{path} is not a directory")
+        raise _Failed(f"{path} is not a directory")
     probe = path / f".nexus-probe-{uuid.uuid4().hex}"
     try:
         probe.write_bytes(b"")
     except OSError as exc:
-        raise RuntimeError(f"{path} is not writable: {exc.strerror or exc}") from exc
+        raise _Failed(f"{path} is not writable: {exc.strerror or exc}") from exc
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
     git = shutil.which("git")
     if git is None:
-        raise RuntimeError("git is not installed (not found on PATH)")
+        raise _Failed("git is not installed (not found on PATH)")
     proc = await asyncio.create_subprocess_exec(
         git,
         "-C",
@@ -160,6 +166,6 @@ async def _check_models(services: Any) -> str:
         names = await names
     names = list(names)
     if not names:
-        raise RuntimeError("no models are configured")
+        raise _Failed("no models are configured")
     shown = ", ".join(str(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
     return f"{len(names)} model{'s' if len(names) != 1 else ''}: {shown}"
