@@ -168,6 +168,31 @@ def test_summary_of_a_failed_fork_names_error_and_parent() -> None:
     assert rows["cost"] == ["cost", "-"]
 
 
+def test_summary_leaves_out_columns_no_step_fills() -> None:
+    summary = {
+        "run_id": "r3",
+        "status": "succeeded",
+        "steps": [
+            {
+                "key": "greet",
+                "kind": "tool",
+                "name": "echo",
+                "status": "succeeded",
+                "attempts": 1,
+                "duration_s": 0.01,
+                "model": None,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": 0.0,
+                "output": "",
+                "error": None,
+            },
+        ],
+    }
+    header = next(line for line in text_of(render_summary(summary)).splitlines() if "step" in line)
+    assert header.split() == ["step", "┃", "agent/tool", "┃", "status", "┃", "try", "┃", "duration"]
+
+
 def make_run(run_id: str, **kw: Any) -> RunRecord:
     base: dict[str, Any] = {
         "plan_name": "demo",

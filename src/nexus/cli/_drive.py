@@ -110,8 +110,9 @@ def pending_questions(run: RunRecord, steps: Sequence[StepRecord]) -> list[Quest
 
 def ask(question: Question, console: Console, stream: TextIO | None = None) -> str:
     """Ask one question on the terminal; the options, if any, are the only valid answers."""
-    console.print(Text.assemble(("? ", "bold magenta"), (question.step_key, "bold"), ": "))
-    prompt = Text(question.question)
+    prompt = Text.assemble(
+        ("? ", "bold magenta"), (question.step_key, "bold"), ": ", question.question
+    )
     choices = list(question.options) if question.options else None
     if question.default is None:
         return Prompt.ask(prompt, console=console, choices=choices, stream=stream)

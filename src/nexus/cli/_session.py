@@ -17,6 +17,7 @@ expected errors into one clear ``error:`` line on stderr and an exit code:
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -58,9 +59,16 @@ def exit_code_for(status: RunStatus | str) -> ExitCode:
     return ExitCode.FAILED
 
 
+#: the width of tables when stdout is not a terminal (CI logs, pipes) and COLUMNS is unset
+PLAIN_WIDTH = 120
+
+
 def out_console() -> Console:
     """A console on the current stdout (looked up at call time, so tests can capture it)."""
-    return Console(file=sys.stdout, highlight=False)
+    console = Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PLAIN_WIDTH
+    return console
 
 
 def err_console() -> Console:

@@ -276,6 +276,8 @@ class RunProgress:
             step.attempt = max(step.attempt, attempt)
         if event.type in _STEP_END:
             step.finished_at = event.ts
+            if event.type in ("step.succeeded", "step.failed") and not step.attempt:
+                step.attempt = 1  # an instant step (transform, gate) has no started event
             if step.started_at is None:
                 step.started_at = event.ts
         if event.type == "step.failed":

@@ -172,11 +172,13 @@ def runs_table(runs: Sequence[RunRecord]) -> Table:
 
 
 def steps_table(steps: Sequence[StepRecord], actors: Mapping[str, str]) -> Table:
-    """One row per step: key, actor, model, status, attempts, duration, output summary."""
+    """One row per step: key, actor, model (if any), status, attempts, duration, output."""
+    with_model = any(step.meta.get("model") for step in steps)
     table = Table(show_edge=False)
     table.add_column("step", no_wrap=True)
     table.add_column("agent/tool", no_wrap=True)
-    table.add_column("model", no_wrap=True)
+    if with_model:
+        table.add_column("model", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("try", justify="right")
     table.add_column("duration", justify="right", no_wrap=True)
@@ -185,15 +187,16 @@ def steps_table(steps: Sequence[StepRecord], actors: Mapping[str, str]) -> Table
         output = summarize_output(step.output)
         if step.error and not output:
             output = one_line(str(step.error.get("message") or step.error), OUTPUT_WIDTH)
-        table.add_row(
-            step.step_key,
-            actors.get(step.step_key, step.kind),
-            str(step.meta.get("model") or ""),
+        cells: list[str | Text] = [step.step_key, actors.get(step.step_key, step.kind)]
+        if with_model:
+            cells.append(str(step.meta.get("model") or ""))
+        cells += [
             _styled(str(step.status)),
             str(step.attempt),
             fmt_duration(step.duration),
             output,
-        )
+        ]
+        table.add_row(*cells)
     return table
 
 
@@ -333,16 +336,8 @@ def summary_actor(step: Mapping[str, Any]) -> str:
 
 
 def _summary_steps_table(steps: Sequence[Mapping[str, Any]]) -> Table:
-    table = Table(show_edge=False)
-    table.add_column("step", no_wrap=True)
-    table.add_column("agent/tool", no_wrap=True)
-    table.add_column("model", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("try", justify="right")
-    table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("tokens", justify="right")
-    table.add_column("cost", justify="right")
-    table.add_column("output", overflow="ellipsis", no_wrap=True, max_width=40)
+    """The steps of a summary; model, tokens, cost and output only when some step has one."""
+    rows = []
     for step in steps:
         tokens = summary_tokens(step)
         cost = summary_cost(step)
@@ -350,17 +345,30 @@ def _summary_steps_table(steps: Sequence[Mapping[str, Any]]) -> Table:
         output = summarize_output(step.get("output"), 40)
         if isinstance(error, Mapping) and error.get("message"):
             output = one_line(str(error["message"]), 40)
-        table.add_row(
-            str(_pick(step, "key", "step_key", default="?")),
-            summary_actor(step),
-            str(_pick(step, "model", default="")),
-            _styled(str(_pick(step, "status", default=""))),
-            str(_pick(step, "attempts", "attempt", default="")),
-            fmt_duration(_num(_pick(step, "duration_s", "duration"))),
-            str(tokens) if tokens else "",
-            fmt_cost(cost) if cost else "",
-            output,
+        rows.append(
+            {
+                "step": str(_pick(step, "key", "step_key", default="?")),
+                "agent/tool": summary_actor(step),
+                "model": str(_pick(step, "model", default="")),
+                "status": str(_pick(step, "status", default="")),
+                "try": str(_pick(step, "attempts", "attempt", default="")),
+                "duration": fmt_duration(_num(_pick(step, "duration_s", "duration"))),
+                "tokens": str(tokens) if tokens else "",
+                "cost": fmt_cost(cost) if cost else "",
+                "output": output,
+            }
         )
+    optional = ("model", "tokens", "cost", "output")
+    columns = [c for c in rows[0] if c not in optional or any(r[c] for r in rows)] if rows else []
+    table = Table(show_edge=False)
+    for column in columns:
+        right = column in ("try", "duration", "tokens", "cost")
+        if column == "output":
+            table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=40)
+        else:
+            table.add_column(column, no_wrap=True, justify="right" if right else "left")
+    for row in rows:
+        table.add_row(*(_styled(row[c]) if c == "status" else row[c] for c in columns))
     return table
 
 

@@ -11,7 +11,7 @@ import typer
 from rich.text import Text
 
 from nexus.cli._args import parse_assignments
-from nexus.cli._drive import drive_run, finish_run
+from nexus.cli._drive import drive_run
 from nexus.cli._session import handle_errors, out_console, print_json, run_with_nexus
 from nexus.cli.progress import plan_actors
 from nexus.cli.render import (
@@ -104,7 +104,7 @@ async def _print_events(nx: Nexus, run_id: str, after: int, *, json_lines: bool)
             if json_lines:
                 print_json_line(event)
             else:
-                console.print(event_line(event))
+                console.print(event_line(event), soft_wrap=True)
             after = event.seq
         if not events:
             return after
@@ -164,12 +164,10 @@ def cancel(run_id: RunIdArg, json_output: JsonOption = False) -> None:
 
 @app.command("resume")
 def resume(run_id: RunIdArg, json_output: JsonOption = False) -> None:
-    """Continue an interrupted or waiting run, with live progress."""
+    """Continue an interrupted or waiting run, with live progress (a finished run: exit 2)."""
 
     async def body(nx: Nexus) -> int:
         run = await nx.get_run(run_id)
-        if run.status.finished:
-            return await finish_run(nx, run, json_output=json_output)
         return await drive_run(nx, run, lambda: nx.resume(run_id), json_output=json_output)
 
     run_with_nexus(body, json_output=json_output)
