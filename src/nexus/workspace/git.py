@@ -22,7 +22,7 @@ from typing import Any
 
 from nexus.errors import ConfigError, NotFoundError, StepTimeout, ToolError
 
-__all__ = ["DEFAULT_GIT_TIMEOUT", "GitResult", "GitWorkspace"]
+__all__ = ["DEFAULT_GIT_TIMEOUT", "GitResult", "GitWorkspace", "git_environment"]
 
 DEFAULT_GIT_TIMEOUT = 30.0
 INITIAL_COMMIT_MESSAGE = "workspace: initial state"
