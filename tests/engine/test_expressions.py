@@ -88,6 +88,13 @@ def test_strings_without_expressions_come_back_unchanged(scope: dict[str, Any]) 
     assert render(None, scope) is None
 
 
+def test_a_literal_open_marker_is_written_as_an_expression(scope: dict[str, Any]) -> None:
+    text = "Use ${{ '${{' }} secrets.TOKEN }} in the workflow for ${{ inputs.task }}"
+    assert render(text, scope) == "Use ${{ secrets.TOKEN }} in the workflow for add a flag"
+    assert check_syntax(text) == []
+    assert root_names(text) == {"inputs"}
+
+
 def test_render_walks_dicts_lists_and_tuples_but_not_keys(scope: dict[str, Any]) -> None:
     value = {
         "${{ inputs.task }}": "${{ inputs.rounds }}",

@@ -294,7 +294,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], tuple[str | None, str, 
     (
         "human question syntax",
         _set("group/ask", human="Proceed with ${{ steps.check.output | nofilter }}?"),
-        ("group/ask", "bad_expression", "No filter named 'nofilter'"),
+        ("group/ask", "bad_expression", "no filter named 'nofilter'"),
     ),
     (
         "unknown step reference",

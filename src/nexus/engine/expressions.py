@@ -18,6 +18,7 @@ scope the engine hands in looks like::
 - A missing key is *missing*, not an error: ``steps.x.output.failed == 0`` on a
   skipped step is False, ``steps.x.output`` is None, and ``a.b.c`` chains.
   Ordering comparisons with a missing value are False; arithmetic on one raises.
+- A literal ``${{`` is written ``${{ '${{' }}`` (as in a prompt about CI workflows).
 - Keys of a mapping win over its methods: ``output.items`` is the key ``items``.
 - Syntax errors, forbidden attributes (``__class__``, ``list.append`` …) and
   failures while evaluating raise :class:`~nexus.errors.ExpressionError` naming
@@ -40,7 +41,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import ChainableUndefined, Template, Undefined, nodes
-from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -125,6 +126,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%"})
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Missing):
+            return obj  # a.b.c on a missing a stays missing
         if isinstance(obj, Mapping):
             try:
                 return obj[attribute]
@@ -223,7 +226,6 @@ _BUILDERS = (nodes.List, nodes.Dict, nodes.Tuple, nodes.Filter, nodes.Call, node
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     source: str
-    tree: nodes.Expr
     template: Template
     clean: bool
 
@@ -236,9 +238,8 @@ class _Parsed:
     single: _Compiled | None
 
 
-@lru_cache(maxsize=4096)
-def _compile(source: str) -> _Compiled:
-    """Compile one bare expression; raises ExpressionError naming it."""
+def _parse_expression(source: str) -> nodes.Expr:
+    """A fresh syntax tree of one bare expression; raises ExpressionError naming it."""
     if not source:
         raise ExpressionError("empty expression '${{ }}'", expression=source)
     try:
@@ -246,20 +247,39 @@ def _compile(source: str) -> _Compiled:
         tree = parser.parse_expression()
         if not parser.stream.eos:
             token = parser.stream.current
-            raise ExpressionError(
-                f"expression '{source}' is not valid: unexpected '{token.value}' "
-                "after the expression",
-                expression=source,
-            )
-        tree.set_environment(_ENV)
-        body = [nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)]
+            raise TemplateSyntaxError(f"unexpected '{token.value}' after the expression", 1)
+        for node in _walk(tree):
+            if isinstance(node, nodes.Filter) and node.name not in _ENV.filters:
+                raise TemplateSyntaxError(f"no filter named '{node.name}'", 1)
+            if isinstance(node, nodes.Test) and node.name not in _ENV.tests:
+                raise TemplateSyntaxError(f"no test named '{node.name}'", 1)
+    except TemplateError as exc:
+        raise ExpressionError(
+            f"expression '{source}' is not valid: {_syntax_message(exc)}", expression=source
+        ) from None
+    return tree
+
+
+@lru_cache(maxsize=4096)
+def _syntax_tree(source: str) -> nodes.Expr:
+    """The cached syntax tree used to inspect an expression (never compiled, never changed)."""
+    return _parse_expression(source)
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str) -> _Compiled:
+    """Compile one bare expression to Python; raises ExpressionError naming it."""
+    tree = _parse_expression(source)
+    clean = any(isinstance(node, _BUILDERS) for node in _walk(tree))
+    tree.set_environment(_ENV)
+    body = [nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)]
+    try:
         template = _ENV.from_string(nodes.Template(body, lineno=1))
     except TemplateError as exc:
         raise ExpressionError(
             f"expression '{source}' is not valid: {_syntax_message(exc)}", expression=source
         ) from None
-    clean = any(isinstance(node, _BUILDERS) for node in _walk(tree))
-    return _Compiled(source, tree, template, clean)
+    return _Compiled(source, template, clean)
 
 
 @lru_cache(maxsize=4096)
@@ -405,7 +425,7 @@ def check_syntax(text: str, *, bare: bool = False) -> list[str]:
     problems: list[str] = []
     for source in _expressions(text, bare):
         try:
-            _compile(source)
+            _syntax_tree(source)
         except ExpressionError as exc:
             problems.append(exc.message)
     if _OPEN in _EXPR.sub("", text):
@@ -416,7 +436,7 @@ def check_syntax(text: str, *, bare: bool = False) -> list[str]:
 def _trees(text: str, bare: bool) -> Iterator[nodes.Expr]:
     for source in _expressions(text, bare):
         try:
-            yield _compile(source).tree
+            yield _syntax_tree(source)
         except ExpressionError:
             continue
 
