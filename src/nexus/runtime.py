@@ -162,7 +162,7 @@ class Nexus:
 
         Everything that can fail on bad input fails before anything is stored."""
         self.validate(plan)
-        values = resolve_inputs(plan, inputs or {})
+        values = resolve_inputs(plan, inputs or {})  # fails before anything is stored
         base = Path(plan_dir).resolve() if plan_dir is not None else None
         if base is not None and (base / "cassettes").is_dir():
             values["_cassette_dirs"] = [str(base / "cassettes")]

@@ -22,6 +22,7 @@ from nexus.domain.plan import Plan
 from nexus.domain.runs import Event, RunRecord, RunStatus, StepStatus, new_id
 from nexus.engine.events import EventBus
 from nexus.engine.execution import Parked, RunExecution, StepFailed
+from nexus.engine.inputs import resolve_inputs
 from nexus.engine.plan_loader import parse_plan, plan_to_dict
 from nexus.errors import InvalidStateError
 from nexus.services import Services
@@ -117,7 +118,7 @@ class Engine:
             run_id=run_id,
             plan_name=plan.name,
             plan=plan_dict if plan_dict is not None else plan_to_dict(plan),
-            inputs=dict(inputs),
+            inputs=resolve_inputs(plan, inputs),
             correlation_id=new_id("c-"),
             workspace=workspace,
             parent_run_id=parent_run_id,
