@@ -484,6 +484,29 @@ async def test_concurrent_event_appends_keep_per_run_order(store: RunStore) -> N
         assert [e.seq for e in events] == list(range(1, 61))
 
 
+async def test_a_refused_write_does_not_fail_the_writes_committed_with_it(
+    store: RunStore,
+) -> None:
+    await store.create_run(make_run("r1"), [ev("r1", 1)])
+    results = await asyncio.gather(
+        store.save_step(make_step("r1", "a"), [ev("r1", 2)]),
+        store.save_step(make_step("ghost", "a")),
+        store.append_events([ev("r1", 1, "duplicate")]),
+        store.claim_run("ghost", "worker-a", 30),
+        store.save_step(make_step("r1", "b"), [ev("r1", 3)]),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[4] is None
+    assert isinstance(results[1], NotFoundError) and isinstance(results[3], NotFoundError)
+    assert isinstance(results[2], StoreError)
+    assert [s.step_key for s in await store.get_steps("r1")] == ["a", "b"]
+    assert [(e.seq, e.type) for e in await store.read_events("r1")] == [
+        (1, "step.succeeded"),
+        (2, "step.succeeded"),
+        (3, "step.succeeded"),
+    ]
+
+
 async def test_a_durable_write_commits_the_non_durable_ones_before_it(
     store: RunStore,
 ) -> None:

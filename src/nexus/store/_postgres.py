@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -74,6 +75,7 @@ class PostgresStore(SqlStore):
             begin=None,
             integrity_error=psycopg.IntegrityError,
             fatal_errors=(psycopg.OperationalError, psycopg.InterfaceError),
+            retry_errors=(psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure),
             clock=clock,
         )
         return stmts, ThreadCommit(self._apply)

@@ -23,6 +23,7 @@ from nexus.store._statements import Statements
 log = logging.getLogger("nexus.store")
 
 _CACHE_LIMIT = 100_000
+_RETRIES = 3
 
 
 class Kind(Enum):
@@ -60,7 +61,9 @@ class BatchWriter:
     IMMEDIATE`` on SQLite; None where the driver opens one implicitly).
     ``integrity_error`` is the driver's IntegrityError class; ``fatal_errors``
     are the driver errors that concern the connection rather than one op
-    (a batch failing with one of them is not replayed op by op).
+    (a batch failing with one of them is not replayed op by op);
+    ``retry_errors`` (deadlocks, serialization failures) make the whole batch
+    run again, up to three times.
     """
 
     def __init__(
@@ -70,21 +73,23 @@ class BatchWriter:
         begin: str | None,
         integrity_error: type[Exception],
         fatal_errors: tuple[type[Exception], ...],
+        retry_errors: tuple[type[Exception], ...] = (),
         clock: Callable[[], float],
     ) -> None:
         self._sql = stmts
         self._begin = begin
         self._integrity_error = integrity_error
         self._fatal_errors = fatal_errors
+        self._retry_errors = retry_errors
         self._clock = clock
-        #: run_id → (rid, correlation id) of runs known to be committed
+        #: run_id → (rid, correlation id) of runs known to be committed (runs are never deleted)
         self.rids: dict[str, tuple[int, str]] = {}
         #: digests of blobs known to be committed (blobs are never deleted)
         self.known_blobs: set[bytes] = set()
 
     # -- batches ------------------------------------------------------------------
 
-    def apply(self, conn: Any, ops: list[Op]) -> list[Outcome]:
+    def apply(self, conn: Any, ops: list[Op], attempt: int = 0) -> list[Outcome]:
         """Commit ``ops`` in one transaction; returns one outcome per op, in order."""
         outcomes: list[Outcome] = [None] * len(ops)
         new_rids: dict[str, tuple[int, str]] = {}
@@ -97,6 +102,9 @@ class BatchWriter:
             conn.commit()
         except Exception as exc:
             _rollback(conn)
+            if isinstance(exc, self._retry_errors) and attempt < _RETRIES:
+                log.info("retrying a batch of %d writes after: %s", len(ops), exc)
+                return self.apply(conn, ops, attempt + 1)
             if len(ops) == 1:
                 return [self._error(ops[0], exc)]
             if isinstance(exc, self._fatal_errors):  # the database, not an op: fail them all
