@@ -35,17 +35,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template, Undefined, nodes
+from jinja2 import Template, Undefined, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from nexus.engine._sandbox import ENV, GLOBALS, MAX_SIZE, clean
 from nexus.errors import ExpressionError
 
 __all__ = [
@@ -63,159 +63,14 @@ __all__ = [
 
 #: the names an expression may start from (besides the functions ``range`` and ``dict``)
 SCOPE_ROOTS: frozenset[str] = frozenset({"inputs", "steps", "loop", "run"})
-#: the largest string or list (characters or items) an operator may build
-MAX_SIZE = 1_000_000
-#: the largest integer (in bits) ``**`` may build
-_MAX_INT_BITS = 4096
-
 _EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 _OPEN = "${{"
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
-_SIZED_STR_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 
 
 def has_expression(text: str) -> bool:
     """Whether a string holds a ``${{`` template."""
     return _OPEN in text
 
-
-# --- the sandbox ------------------------------------------------------------------------------
-
-
-class Missing(ChainableUndefined):
-    """A value that is not there: chains (``a.b.c``), equals None, orders as False."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        return other is None or isinstance(other, Undefined)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    def __hash__(self) -> int:
-        return id(type(self))
-
-    def __lt__(self, other: object) -> bool:  # type: ignore[override]
-        return False
-
-    __le__ = __gt__ = __ge__ = __lt__  # type: ignore[assignment]
-
-
-def _refuse_format(*args: Any, **kwargs: Any) -> str:
-    raise SecurityError("str.format is not available in expressions; join strings with ~")
-
-
-def _check_size(size: int, what: str) -> None:
-    if size > MAX_SIZE:
-        raise SecurityError(f"{what} would build {size:,} items; the limit is {MAX_SIZE:,}")
-
-
-def _safe_replace(s: Any, old: Any, new: Any, count: Any = None) -> str:
-    text, old_s, new_s = str(s), str(old), str(new)
-    hits = text.count(old_s) if old_s else len(text) + 1
-    if count is not None:
-        hits = min(hits, int(count))
-    _check_size(len(text) + hits * max(len(new_s) - len(old_s), 0), "replace")
-    return text.replace(old_s, new_s, -1 if count is None else int(count))
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, made data-first and size-bounded."""
-
-    intercepted_binops = frozenset({"*", "**", "%"})
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, Missing):
-            return obj  # a.b.c on a missing a stays missing
-        if isinstance(obj, Mapping):
-            try:
-                return obj[attribute]
-            except KeyError:
-                if not hasattr(type(obj), attribute):
-                    return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
-        raise SecurityError(
-            f"access to attribute {attribute!r} of {type(obj).__name__!r} is unsafe"
-        )
-
-    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        if super().wrap_str_format(value) is None:
-            return None
-        return _refuse_format
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
-                    _check_size(len(seq) * times, "repetition")
-        elif operator == "**":
-            if isinstance(left, int) and isinstance(right, int) and right > 0:
-                bits = max(abs(left).bit_length(), 1) * right
-                if bits > _MAX_INT_BITS:
-                    raise SecurityError(f"power would build a {bits:,}-bit integer")
-        elif operator == "%" and isinstance(left, str):
-            for spec in _PERCENT_SPEC.finditer(left):
-                for number in spec.groups():
-                    if number == "*" or (number is not None and int(number) > 1000):
-                        raise SecurityError(f"format width {number} is not allowed")
-        return self.binop_table[operator](left, right)
-
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        owner = getattr(__obj, "__self__", None)
-        if isinstance(owner, str):
-            name = getattr(__obj, "__name__", "")
-            if name in _SIZED_STR_METHODS and args and isinstance(args[0], int):
-                _check_size(args[0], f"str.{name}")
-            elif name == "expandtabs":
-                _check_size(len(owner) * (int(args[0]) if args else 8), "str.expandtabs")
-            elif name == "replace" and len(args) >= 2:
-                return _safe_replace(owner, *args[:3])
-        return super().call(__context, __obj, *args, **kwargs)
-
-
-def _tojson(value: Any, indent: int | None = None) -> str:
-    if indent is not None and not 0 <= indent <= 16:
-        raise SecurityError("tojson indent must be between 0 and 16")
-    return json.dumps(_clean(value), ensure_ascii=False, default=str, indent=indent)
-
-
-def _fromjson(value: Any) -> Any:
-    return json.loads(str(value))
-
-
-def _test_contains(container: Any, item: Any) -> bool:
-    if container is None or isinstance(container, Undefined):
-        return False
-    try:
-        return item in container
-    except TypeError:
-        return False
-
-
-def _test_none(value: Any) -> bool:
-    return value is None or isinstance(value, Undefined)
-
-
-def _make_env() -> _Sandbox:
-    env = _Sandbox(undefined=Missing, autoescape=False, cache_size=0)
-    for name in ("lipsum", "cycler", "joiner", "namespace"):
-        env.globals.pop(name, None)
-    # filters that can build unbounded output from a small input, or are not repeatable
-    for name in ("center", "indent", "format", "batch", "slice", "random", "wordwrap"):
-        env.filters.pop(name, None)
-    env.filters["replace"] = _safe_replace
-    env.filters["tojson"] = _tojson
-    env.filters["fromjson"] = _fromjson
-    env.tests["contains"] = _test_contains
-    env.tests["none"] = _test_none
-    return env
-
-
-_ENV = _make_env()
-_GLOBALS: dict[str, Any] = dict(_ENV.globals)
 
 # --- compiling --------------------------------------------------------------------------------
 
@@ -243,15 +98,15 @@ def _parse_expression(source: str) -> nodes.Expr:
     if not source:
         raise ExpressionError("empty expression '${{ }}'", expression=source)
     try:
-        parser = Parser(_ENV, source, state="variable")
+        parser = Parser(ENV, source, state="variable")
         tree = parser.parse_expression()
         if not parser.stream.eos:
             token = parser.stream.current
             raise TemplateSyntaxError(f"unexpected '{token.value}' after the expression", 1)
         for node in _walk(tree):
-            if isinstance(node, nodes.Filter) and node.name not in _ENV.filters:
+            if isinstance(node, nodes.Filter) and node.name not in ENV.filters:
                 raise TemplateSyntaxError(f"no filter named '{node.name}'", 1)
-            if isinstance(node, nodes.Test) and node.name not in _ENV.tests:
+            if isinstance(node, nodes.Test) and node.name not in ENV.tests:
                 raise TemplateSyntaxError(f"no test named '{node.name}'", 1)
     except TemplateError as exc:
         raise ExpressionError(
@@ -271,10 +126,10 @@ def _compile(source: str) -> _Compiled:
     """Compile one bare expression to Python; raises ExpressionError naming it."""
     tree = _parse_expression(source)
     clean = any(isinstance(node, _BUILDERS) for node in _walk(tree))
-    tree.set_environment(_ENV)
+    tree.set_environment(ENV)
     body = [nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)]
     try:
-        template = _ENV.from_string(nodes.Template(body, lineno=1))
+        template = ENV.from_string(nodes.Template(body, lineno=1))
     except TemplateError as exc:
         raise ExpressionError(
             f"expression '{source}' is not valid: {_syntax_message(exc)}", expression=source
@@ -321,26 +176,9 @@ def _shorten(text: str, limit: int = 80) -> str:
 # --- evaluating -------------------------------------------------------------------------------
 
 
-def _clean(value: Any) -> Any:
-    """Make a result plain data: Missing → None, lazy iterators and views → lists."""
-    if isinstance(value, Undefined):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_clean(v) for v in value)
-    if isinstance(value, (Iterator, range)) or type(value).__name__.startswith("dict_"):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _run(compiled: _Compiled, scope: Mapping[str, Any]) -> Any:
     # a bare Context over a flat dict: Template.new_context would copy a ChainMap of globals
-    context = Context(_ENV, {**_GLOBALS, **scope}, None, {})
+    context = Context(ENV, {**GLOBALS, **scope}, None, {})
     try:
         for _ in compiled.template.root_render_func(context):
             pass
@@ -354,7 +192,7 @@ def _run(compiled: _Compiled, scope: Mapping[str, Any]) -> Any:
     if isinstance(result, Undefined):
         return None
     if compiled.clean:
-        return _clean(result)
+        return clean(result)
     return result
 
 
@@ -470,4 +308,4 @@ def root_names(text: str, *, bare: bool = False) -> set[str]:
 
 def known_globals() -> frozenset[str]:
     """Names of the functions an expression may call without a scope (``range``, ``dict``)."""
-    return frozenset(_ENV.globals)
+    return frozenset(ENV.globals)
