@@ -90,3 +90,22 @@ def test_a_killed_run_is_resumed_from_its_last_completed_step(
     again = runner.invoke(app, ["runs", "resume", run_id])
     assert again.exit_code == 2  # a finished run cannot be resumed
     assert again.stderr.startswith("error: ") and "fork" in again.stderr
+
+
+def test_ctrl_c_stops_the_command_with_130_and_the_run_can_be_resumed(
+    background_run: tuple[subprocess.Popen[str], str],
+) -> None:
+    proc, run_id = background_run
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:
+        if "step started" in line and "wait" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert f"interrupted; continue with: nexus runs resume {run_id}" in proc.stderr.read()
+
+    result = runner.invoke(app, ["runs", "resume", run_id, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "succeeded"
+    assert {s["key"]: s["attempts"] for s in summary["steps"]}["first"] == 1

@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.prompt import Prompt
 from rich.text import Text
 
-from nexus.cli._session import ExitCode, exit_code_for, out_console, print_json
+from nexus.cli._session import ExitCode, err_console, exit_code_for, out_console, print_json
 from nexus.cli.progress import PlainProgress, RunProgress
 from nexus.cli.render import render_summary
 from nexus.domain.runs import Event, RunRecord, RunStatus, StepRecord, StepStatus
@@ -190,7 +190,7 @@ async def drive_run(
             with display.showing():
                 run = await nx.execute(run.run_id)
     except (KeyboardInterrupt, asyncio.CancelledError):
-        console.print(
+        err_console().print(
             Text(f"interrupted; continue with: nexus runs resume {run.run_id}", style="yellow")
         )
         raise

@@ -115,7 +115,6 @@ def handle_errors(*, json_output: bool = False) -> Iterator[None]:
         report_error(exc, json_output=json_output)
         raise typer.Exit(int(ExitCode.FAILED)) from None
     except KeyboardInterrupt:
-        err_console().print(Text("interrupted", style="yellow"))
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
