@@ -5,6 +5,7 @@ interrupted one at most twice — on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,7 +27,9 @@ steps:
     needs: [one]
     tool: shell
     with:
-      command: "echo two >> {counter}; if [ ! -f {mark} ]; then touch {mark}; echo $$ > {pid}; exec sleep 60; fi"
+      command: >-
+        echo two >> {counter};
+        if [ ! -f {mark} ]; then touch {mark}; echo $$ > {pid}; exec sleep 60; fi
   three:
     needs: [two]
     tool: shell
@@ -62,10 +65,8 @@ def _kill_and_resume(tmp_path: Path, database_url: str | None) -> None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(int(pid.read_text()), signal.SIGKILL)  # the orphaned `sleep` of step two
-    except ProcessLookupError:
-        pass
     assert counter.read_text().split() == ["one", "two"]
 
     listing = subprocess.run(

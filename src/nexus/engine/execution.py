@@ -98,7 +98,7 @@ class RunExecution:
         self.cancel_requested = False
         self._plan_sem = asyncio.Semaphore(plan.settings.max_concurrency)
         self._replay: dict[str, dict[str, Any]] | None = None
-        self._base_scope = {
+        self._base_scope: dict[str, Any] = {
             "inputs": run.inputs,
             "run": {"id": run.run_id, "correlation_id": run.correlation_id},
         }
