@@ -8,22 +8,24 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
-from nexus.cli.app import essential_checks
-from nexus.cli.render import (
-    agents_table,
-    doctor_table,
+from nexus.cli._format import (
     dumps,
-    event_line,
     fmt_cost,
     fmt_duration,
     jsonable,
     one_line,
+    summarize_output,
+)
+from nexus.cli.app import essential_checks
+from nexus.cli.render import (
+    agents_table,
+    doctor_table,
+    event_line,
     render_summary,
     run_detail,
     run_to_dict,
     runs_table,
     step_to_dict,
-    summarize_output,
     summary_cost,
     summary_git_log,
     summary_tokens,

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from nexus.cli.render import dumps
+from nexus.cli._format import dumps
 from nexus.domain.runs import RunStatus
 from nexus.errors import ConfigError, NexusError, PlanError, UserError
 from nexus.settings import Settings

@@ -23,7 +23,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from nexus.cli.render import STATUS_STYLES, fmt_cost, fmt_duration, one_line
+from nexus.cli._format import STATUS_STYLES, fmt_cost, fmt_duration, one_line
 from nexus.domain.plan import NODE_KINDS, Plan
 from nexus.domain.runs import Event
 

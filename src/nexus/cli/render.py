@@ -1,4 +1,4 @@
-"""How the CLI shows things: formatting helpers, Rich tables and the end-of-run summary.
+"""How the CLI shows things: Rich tables of runs, steps, agents and checks, the run summary.
 
 Every function here turns data (records, dicts from the facade) into text or a
 Rich renderable, or into JSON-able dicts for ``--json``; none does I/O.
@@ -6,123 +6,29 @@ Rich renderable, or into JSON-able dicts for ``--json``; none does I/O.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from nexus.cli._format import (
+    OUTPUT_WIDTH,
+    STATUS_STYLES,
+    as_number,
+    fmt_clock,
+    fmt_cost,
+    fmt_duration,
+    fmt_time,
+    jsonable,
+    one_line,
+    pick,
+    styled,
+    summarize_output,
+)
 from nexus.domain.runs import Checkpoint, Event, RunRecord, StepRecord
-
-STATUS_STYLES: dict[str, str] = {
-    "created": "dim",
-    "pending": "dim",
-    "queued": "cyan",
-    "running": "bold cyan",
-    "retrying": "yellow",
-    "waiting_input": "bold magenta",
-    "succeeded": "green",
-    "failed": "bold red",
-    "skipped": "dim",
-    "cancelled": "yellow",
-}
-
-OUTPUT_WIDTH = 60
-
-
-# text helpers -----------------------------------------------------------------
-def fmt_duration(seconds: float | None) -> str:
-    """``0.42s``, ``12.3s``, ``2m05s``, ``1h02m``; ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def fmt_cost(cost: float | None) -> str:
-    """A USD amount: ``$0.0042``, ``$1.25``; ``-`` when unknown."""
-    if cost is None:
-        return "-"
-    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
-
-
-def fmt_time(ts: float | None) -> str:
-    """A timestamp as local ``YYYY-MM-DD HH:MM:SS``; ``-`` when unknown."""
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def fmt_clock(ts: float) -> str:
-    """A timestamp as local ``HH:MM:SS.mmm`` (event logs)."""
-    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
-
-
-def one_line(text: str, width: int) -> str:
-    """``text`` on one line (newlines become spaces), cut to ``width`` with an ellipsis."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
-
-
-def summarize_output(value: Any, width: int = OUTPUT_WIDTH) -> str:
-    """A step output as one short line: strings as they are, anything else as compact JSON."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(jsonable(value), ensure_ascii=False)
-    return one_line(text, width)
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with dataclasses, enums, paths and tuples turned into JSON types."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def dumps(value: Any) -> str:
-    """The one JSON document a ``--json`` command prints."""
-    return json.dumps(jsonable(value), indent=2, ensure_ascii=False)
-
-
-def _styled(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
-
-
-def _pick(data: Mapping[str, Any], *names: str, default: Any = None) -> Any:
-    for name in names:
-        if name in data and data[name] is not None:
-            return data[name]
-    return default
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
 
 
 # runs -------------------------------------------------------------------------
@@ -163,7 +69,7 @@ def runs_table(runs: Sequence[RunRecord]) -> Table:
         table.add_row(
             run.run_id,
             run.plan_name,
-            _styled(str(run.status)),
+            styled(str(run.status)),
             fmt_time(run.created_at),
             fmt_duration(duration),
             parent,
@@ -191,7 +97,7 @@ def steps_table(steps: Sequence[StepRecord], actors: Mapping[str, str]) -> Table
         if with_model:
             cells.append(str(step.meta.get("model") or ""))
         cells += [
-            _styled(str(step.status)),
+            styled(str(step.status)),
             str(step.attempt),
             fmt_duration(step.duration),
             output,
@@ -212,7 +118,7 @@ def run_detail(
     info.add_column()
     info.add_row("run", Text(run.run_id, style="bold"))
     info.add_row("plan", run.plan_name)
-    info.add_row("status", _styled(str(run.status)))
+    info.add_row("status", styled(str(run.status)))
     info.add_row("created", fmt_time(run.created_at))
     info.add_row("finished", fmt_time(run.finished_at))
     duration = (run.finished_at - run.created_at) if run.finished_at else None
@@ -226,7 +132,7 @@ def run_detail(
         info.add_row("parent", f"{run.parent_run_id}{origin}")
     for child in children:
         origin = f" from step {child.forked_from_step}" if child.forked_from_step else ""
-        info.add_row("child", Text.assemble(child.run_id, " ", _styled(str(child.status)), origin))
+        info.add_row("child", Text.assemble(child.run_id, " ", styled(str(child.status)), origin))
     if run.error:
         message = run.error.get("message") or json.dumps(jsonable(run.error))
         info.add_row("error", Text(one_line(str(message), 200), style="red"))
@@ -259,11 +165,11 @@ def event_line(event: Event) -> Text:
 
 # summary ----------------------------------------------------------------------
 def _tokens_of(data: Mapping[str, Any]) -> int | None:
-    total = _num(data.get("total_tokens"))
+    total = as_number(data.get("total_tokens"))
     if total is not None:
         return int(total)
-    given = _num(_pick(data, "input_tokens", "prompt_tokens"))
-    produced = _num(_pick(data, "output_tokens", "completion_tokens"))
+    given = as_number(pick(data, "input_tokens", "prompt_tokens"))
+    produced = as_number(pick(data, "output_tokens", "completion_tokens"))
     if given is None and produced is None:
         return None
     return int((given or 0) + (produced or 0))
@@ -280,7 +186,7 @@ def summary_tokens(summary: Mapping[str, Any]) -> int | None:
     tokens = summary.get("tokens")
     if isinstance(tokens, Mapping):
         return _tokens_of(tokens)
-    number = _num(tokens)
+    number = as_number(tokens)
     if number is not None:
         return int(number)
     return _tokens_of(summary)
@@ -291,18 +197,18 @@ def summary_cost(summary: Mapping[str, Any]) -> float | None:
     for nested in ("totals", "usage"):
         inner = summary.get(nested)
         if isinstance(inner, Mapping):
-            found = _num(_pick(inner, "cost_usd", "cost"))
+            found = as_number(pick(inner, "cost_usd", "cost"))
             if found is not None:
                 return found
-    return _num(_pick(summary, "cost_usd", "cost"))
+    return as_number(pick(summary, "cost_usd", "cost"))
 
 
 def summary_git_log(summary: Mapping[str, Any]) -> list[str]:
     """The workspace's git log of a summary, as ``sha subject`` lines."""
-    log = _pick(summary, "git_log", "commits")
+    log = pick(summary, "git_log", "commits")
     workspace = summary.get("workspace")
     if log is None and isinstance(workspace, Mapping):
-        log = _pick(workspace, "git_log", "commits", "log")
+        log = pick(workspace, "git_log", "commits", "log")
     if log is None:
         return []
     if isinstance(log, str):
@@ -310,8 +216,8 @@ def summary_git_log(summary: Mapping[str, Any]) -> list[str]:
     lines = []
     for entry in log:
         if isinstance(entry, Mapping):
-            sha = str(_pick(entry, "short_sha", "sha", "commit", "hash", default=""))[:8]
-            subject = str(_pick(entry, "subject", "message", "title", default=""))
+            sha = str(pick(entry, "short_sha", "sha", "commit", "hash", default=""))[:8]
+            subject = str(pick(entry, "subject", "message", "title", default=""))
             lines.append(f"{sha} {one_line(subject, 80)}".strip())
         else:
             lines.append(str(entry))
@@ -320,16 +226,16 @@ def summary_git_log(summary: Mapping[str, Any]) -> list[str]:
 
 def summary_workspace(summary: Mapping[str, Any]) -> str | None:
     """The workspace path of a summary."""
-    workspace = _pick(summary, "workspace", "workspace_path")
+    workspace = pick(summary, "workspace", "workspace_path")
     if isinstance(workspace, Mapping):
-        workspace = _pick(workspace, "path", "dir")
+        workspace = pick(workspace, "path", "dir")
     return str(workspace) if workspace else None
 
 
 def summary_actor(step: Mapping[str, Any]) -> str:
     """``agent aria``, ``tool echo``, ``gate`` … for a summary step row."""
-    kind = str(_pick(step, "kind", default=""))
-    name = _pick(step, "name", "agent", "tool")
+    kind = str(pick(step, "kind", default=""))
+    name = pick(step, "name", "agent", "tool")
     if kind in ("agent", "tool") and name:
         return f"{kind} {name}"
     return kind or str(name or "")
@@ -347,12 +253,12 @@ def _summary_steps_table(steps: Sequence[Mapping[str, Any]]) -> Table:
             output = one_line(str(error["message"]), 40)
         rows.append(
             {
-                "step": str(_pick(step, "key", "step_key", default="?")),
+                "step": str(pick(step, "key", "step_key", default="?")),
                 "agent/tool": summary_actor(step),
-                "model": str(_pick(step, "model", default="")),
-                "status": str(_pick(step, "status", default="")),
-                "try": str(_pick(step, "attempts", "attempt", default="")),
-                "duration": fmt_duration(_num(_pick(step, "duration_s", "duration"))),
+                "model": str(pick(step, "model", default="")),
+                "status": str(pick(step, "status", default="")),
+                "try": str(pick(step, "attempts", "attempt", default="")),
+                "duration": fmt_duration(as_number(pick(step, "duration_s", "duration"))),
                 "tokens": str(tokens) if tokens else "",
                 "cost": fmt_cost(cost) if cost else "",
                 "output": output,
@@ -368,7 +274,7 @@ def _summary_steps_table(steps: Sequence[Mapping[str, Any]]) -> Table:
         else:
             table.add_column(column, no_wrap=True, justify="right" if right else "left")
     for row in rows:
-        table.add_row(*(_styled(row[c]) if c == "status" else row[c] for c in columns))
+        table.add_row(*(styled(row[c]) if c == "status" else row[c] for c in columns))
     return table
 
 
@@ -377,7 +283,7 @@ def _tests_text(tests: Any) -> str | None:
         return None
     order = ("passed", "failed", "errors", "skipped", "total")
     parts = [f"{tests[name]} {name}" for name in order if tests.get(name) is not None]
-    parts += [f"{v} {k}" for k, v in tests.items() if k not in order and _num(v) is not None]
+    parts += [f"{v} {k}" for k, v in tests.items() if k not in order and as_number(v) is not None]
     return ", ".join(parts) or None
 
 
@@ -397,7 +303,7 @@ def render_summary(summary: Mapping[str, Any]) -> RenderableType:
     totals = Table.grid(padding=(0, 2))
     totals.add_column(style="dim", no_wrap=True)
     totals.add_column()
-    duration = _num(_pick(summary, "duration_s", "duration"))
+    duration = as_number(pick(summary, "duration_s", "duration"))
     if duration is not None:
         totals.add_row("duration", fmt_duration(duration))
     tokens = summary_tokens(summary)
@@ -441,16 +347,16 @@ def agents_table(agents: Sequence[Mapping[str, Any]]) -> Table:
         live = live if isinstance(live, Mapping) else agent
         stats = agent.get("stats")
         stats = stats if isinstance(stats, Mapping) else {}
-        state = str(_pick(live, "state", default=""))
-        rate = _num(stats.get("success_rate"))
-        cost = _num(stats.get("total_cost_usd"))
+        state = str(pick(live, "state", default=""))
+        rate = as_number(stats.get("success_rate"))
+        cost = as_number(stats.get("total_cost_usd"))
         table.add_row(
-            str(_pick(agent, "id", "agent_id", default="")),
-            str(_pick(agent, "name", default="")),
-            str(_pick(agent, "role", default="")),
-            str(_pick(agent, "model", default="")),
+            str(pick(agent, "id", "agent_id", default="")),
+            str(pick(agent, "name", default="")),
+            str(pick(agent, "role", default="")),
+            str(pick(agent, "model", default="")),
             Text(state, style={"idle": "dim", "processing": "cyan", "error": "red"}.get(state, "")),
-            str(_pick(live, "current_step", default="")),
+            str(pick(live, "current_step", default="")),
             str(stats.get("steps", "")),
             f"{rate:.0%}" if rate is not None else "-",
             fmt_cost(cost) if cost else "-",

@@ -12,12 +12,12 @@ from rich.text import Text
 
 from nexus.cli._args import parse_assignments
 from nexus.cli._drive import drive_run
+from nexus.cli._format import jsonable
 from nexus.cli._session import handle_errors, out_console, print_json, run_with_nexus
 from nexus.cli.progress import plan_actors
 from nexus.cli.render import (
     checkpoint_to_dict,
     event_line,
-    jsonable,
     run_detail,
     run_to_dict,
     runs_table,
