@@ -240,6 +240,14 @@ def test_fork_checkpoint_and_restore(plans: dict[str, Path]) -> None:
     restored = cli_json("runs", "restore", cp["checkpoint_id"])
     assert restored["parent_run_id"] == waiting
     assert restored["status"] == "created"
+    # --run executes the restored run: the build step is copied, the question asked again
+    rerun = cli_json("runs", "restore", cp["checkpoint_id"], "--run", code=3)
+    assert rerun["status"] == "waiting_input"
+    assert {s["key"]: s["status"] for s in rerun["steps"]} == {
+        "build": "succeeded",
+        "approve": "waiting_input",
+    }
+    assert [q["step"] for q in rerun["waiting"]] == ["approve"]
 
     text = cli("runs", "fork", parent, "--from", "shape")
     assert text.exit_code == 0
@@ -271,8 +279,7 @@ def test_a_task_in_words_goes_to_the_software_team(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["plan"] == "software-team"
     assert summary["workspace"] == str((tmp_path / "ws").resolve())
-    assert summary["steps"][0]["key"] == "analyse"
-    assert summary["steps"][0]["kind"] == "agent"
+    assert summary["steps"][0]["kind"] == "agent"  # the team's first step ran
     detail = cli_json("runs", "show", summary["run_id"])
     assert detail["inputs"]["task"] == task
 
