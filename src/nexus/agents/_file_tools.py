@@ -37,6 +37,7 @@ SKIP_DIRS = frozenset(
 MAX_LIST = 500
 MAX_READ_BYTES = 1_000_000
 MAX_READ_LINES = 2000
+MAX_READ_CHARS = 16_000
 MAX_SEARCH_RESULTS = 200
 MAX_MATCH_LINE = 240
 
@@ -102,8 +103,8 @@ async def read_file(ctx: ToolContext, args: dict[str, Any]) -> ToolReply:
     lines = text.splitlines()
     total = len(lines)
     start = max(int(args.get("start_line") or 1), 1)
-    end = int(args.get("end_line") or total)
-    end = min(end, total, start + MAX_READ_LINES - 1)
+    wanted = min(int(args.get("end_line") or total), total)
+    end = min(wanted, start + MAX_READ_LINES - 1)
     shown = ctx.rel(path)
     if total == 0:
         return ToolReply(f"{shown} is empty", f"read {shown} (empty)")
@@ -111,9 +112,18 @@ async def read_file(ctx: ToolContext, args: dict[str, Any]) -> ToolReply:
         raise ToolError(f"{shown} has {total} lines; start_line {start} is past the end")
     if end < start:
         raise ToolError(f"end_line {end} is before start_line {start}")
-    body = "\n".join(f"{n:>5}\t{lines[n - 1]}" for n in range(start, end + 1))
+    numbered: list[str] = []
+    size = 0
+    for n in range(start, end + 1):
+        line = f"{n:>5}\t{lines[n - 1]}"
+        size += len(line) + 1
+        if numbered and size > MAX_READ_CHARS:
+            end = n - 1
+            break
+        numbered.append(line)
+    body = "\n".join(numbered)
     header = f"{shown}, lines {start}-{end} of {total}:"
-    note = f"\n… {total - end} more lines (read with start_line={end + 1})" if end < total else ""
+    note = f"\n… {wanted - end} more lines (read with start_line={end + 1})" if end < wanted else ""
     return ToolReply(f"{header}\n{body}{note}", f"read {shown} lines {start}-{end}")
 
 
