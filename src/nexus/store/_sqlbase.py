@@ -215,6 +215,10 @@ class SqlStore(ABC):
     async def force_claim(self, run_id: str, owner: str, ttl_s: float) -> None:
         await self._write(Op(Kind.FORCE, run_id, (owner, float(ttl_s))))
 
+    async def list_claimable(self, limit: int = 50) -> list[str]:
+        params = {"now": clock(), "limit": int(max(limit, 0)), "offset": 0}
+        return [str(row[0]) for row in await self._read(self._statements().runs_claimable, params)]
+
     # -- stats --------------------------------------------------------------------------------
 
     async def stats(self) -> dict[str, Any]:

@@ -123,6 +123,18 @@ class Statements:
             .where(r.run_id == bindparam("w_run_id"), r.lease_owner == bindparam("owner"))
             .values(lease_owner=null(), lease_exp=null())
         )
+        self.runs_claimable = c(
+            select(r.run_id)
+            .where(
+                or_(
+                    r.status == literal_column("'created'"), r.status == literal_column("'running'")
+                ),
+                or_(r.lease_owner.is_(None), r.lease_exp < bindparam("now")),
+            )
+            .order_by(r.created, r.rid)
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
         self.lease_holder = c(
             select(r.lease_owner, r.lease_exp).where(r.run_id == bindparam("run_id"))
         )

@@ -79,6 +79,11 @@ class RunStore(Protocol):
 
     async def force_claim(self, run_id: str, owner: str, ttl_s: float) -> None: ...
 
+    async def list_claimable(self, limit: int = 50) -> list[str]:
+        """Ids of runs an executor may pick up, oldest first: status ``created`` or
+        ``running`` and a lease that is free or expired (its holder stopped renewing it)."""
+        ...
+
     async def stats(self) -> dict[str, Any]:
         """Row counts and bytes, for ``nexus doctor`` and the benchmarks."""
         ...

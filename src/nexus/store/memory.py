@@ -254,6 +254,17 @@ class MemoryStore:
     async def force_claim(self, run_id: str, owner: str, ttl_s: float) -> None:
         self._entry(run_id).lease = (owner, time.time() + ttl_s)
 
+    async def list_claimable(self, limit: int = 50) -> list[str]:
+        now = time.time()
+        wanted = (str(RunStatus.CREATED), str(RunStatus.RUNNING))
+        rows = [
+            (e.row["created"], i, run_id)
+            for i, (run_id, e) in enumerate(self._runs.items())
+            if e.row["status"] in wanted and (e.lease is None or e.lease[1] < now)
+        ]
+        rows.sort()
+        return [run_id for _, _, run_id in rows[: max(limit, 0)]]
+
     # -- stats --------------------------------------------------------------------------------
 
     async def stats(self) -> dict[str, Any]:
