@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nexus.errors import ConfigError
@@ -50,3 +52,20 @@ def test_register_passes_the_model_part_and_replaces() -> None:
     assert "fake" in registry
     with pytest.raises(ConfigError):
         registry.register("bad:prefix", factory)
+
+
+def test_describe_reports_the_offline_cassettes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = default_registry().describe()
+    assert report == {
+        "offline": {"ok": True, "detail": "1 cassette(s), 1 recorded task(s) (bundled)"}
+    }
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("interactions: [{agent: a}]\n")
+    monkeypatch.setenv("NEXUS_CASSETTES", str(broken))
+    bad = default_registry().describe()["offline"]
+    assert bad["ok"] is False and "broken.yaml" in bad["detail"]
+    registry = ModelRegistry()
+    registry.register("fake", lambda _m: ScriptedModel([]))
+    assert registry.describe() == {"fake": {"ok": True, "detail": "registered"}}

@@ -281,6 +281,11 @@ class CassetteLibrary:
         """The file, cassette and interaction recorded for ``key``, or None."""
         return self._index.get(key)
 
+    @property
+    def tasks(self) -> frozenset[str]:
+        """The normalised tasks that have recordings."""
+        return frozenset(self._tasks)
+
     def has_task(self, task: str | None) -> bool:
         """Whether any cassette holds a recording for this task."""
         return normalize_task(task) in self._tasks

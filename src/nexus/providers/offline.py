@@ -111,6 +111,19 @@ class OfflineProvider:
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         return stream_via_complete(self, request)
 
+    def check(self) -> dict[str, Any]:
+        """Whether the configured and bundled cassettes load: ``{"ok", "detail"}``."""
+        sources = list(self.cassette_dirs)
+        if self.include_bundled:
+            sources.append(bundled_cassette_dir())
+        library = self._library(sources)  # a broken cassette raises ConfigError
+        tasks = len(library.tasks)
+        where = "bundled" if not self.cassette_dirs else "NEXUS_CASSETTES and bundled"
+        return {
+            "ok": True,
+            "detail": f"{len(library.files)} cassette(s), {tasks} recorded task(s) ({where})",
+        }
+
     def _library(self, sources: Iterable[Path]) -> CassetteLibrary:
         paths = tuple(sources)
         signature = (paths, tuple(_stamp(p) for p in paths))

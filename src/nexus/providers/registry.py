@@ -9,15 +9,18 @@ name and reused.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from nexus.errors import ConfigError
+from nexus.errors import ConfigError, NexusError
 from nexus.providers.base import ModelProvider
 from nexus.providers.offline import OfflineProvider, cassette_dirs_from_env
 from nexus.settings import Settings
 
-__all__ = ["ModelRegistry", "ProviderFactory", "default_registry"]
+__all__ = ["ModelRegistry", "ProviderCheck", "ProviderFactory", "default_registry"]
 
 ProviderFactory = Callable[[str], ModelProvider]
+#: a health check of a provider: ``{"ok": bool, "detail": str}``
+ProviderCheck = Callable[[], dict[str, Any]]
 
 
 class ModelRegistry:
@@ -25,13 +28,23 @@ class ModelRegistry:
 
     def __init__(self) -> None:
         self._factories: dict[str, ProviderFactory] = {}
+        self._checks: dict[str, ProviderCheck] = {}
         self._instances: dict[str, ModelProvider] = {}
 
-    def register(self, prefix: str, factory: ProviderFactory) -> None:
-        """Register (or replace) the factory for ``prefix``; forgets instances made before."""
+    def register(
+        self, prefix: str, factory: ProviderFactory, *, check: ProviderCheck | None = None
+    ) -> None:
+        """Register (or replace) the factory for ``prefix``; forgets instances made before.
+
+        ``check`` (optional) tells whether the provider is usable, for ``nexus doctor``.
+        """
         if not prefix or ":" in prefix:
             raise ConfigError(f"provider prefix '{prefix}' must be a non-empty name without ':'")
         self._factories[prefix] = factory
+        if check is not None:
+            self._checks[prefix] = check
+        else:
+            self._checks.pop(prefix, None)
         for name in [n for n in self._instances if n.partition(":")[0] == prefix]:
             del self._instances[name]
 
@@ -66,6 +79,20 @@ class ModelRegistry:
     def __contains__(self, prefix: object) -> bool:
         return prefix in self._factories
 
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """``{prefix: {"ok", "detail"}}`` for every provider, from its check when it has one."""
+        report: dict[str, dict[str, Any]] = {}
+        for prefix in self.names():
+            check = self._checks.get(prefix)
+            if check is None:
+                report[prefix] = {"ok": True, "detail": "registered"}
+                continue
+            try:
+                report[prefix] = check()
+            except NexusError as exc:
+                report[prefix] = {"ok": False, "detail": exc.message}
+        return report
+
 
 def default_registry(settings: Settings | None = None) -> ModelRegistry:
     """A registry with the providers that need no configuration: ``offline``.
@@ -77,5 +104,9 @@ def default_registry(settings: Settings | None = None) -> ModelRegistry:
     configured = getattr(settings, "cassettes", None) if settings is not None else None
     dirs = cassette_dirs_from_env(configured if isinstance(configured, str) else None)
     registry = ModelRegistry()
-    registry.register("offline", lambda model: OfflineProvider(model, dirs))
+    registry.register(
+        "offline",
+        lambda model: OfflineProvider(model, dirs),
+        check=lambda: OfflineProvider("replay", dirs).check(),
+    )
     return registry
