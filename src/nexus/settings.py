@@ -1,4 +1,5 @@
-"""Settings from environment variables (``NEXUS_…``) and a ``.env`` file in the working directory."""
+"""Settings from environment variables (``NEXUS_…``) and a ``.env`` file in the working
+directory."""
 
 from __future__ import annotations
 

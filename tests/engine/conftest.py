@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nexus.handlers.builtin import builtin_handlers
-from nexus.store.factory import open_store
 
 from nexus.domain.runs import Event, RunRecord
 from nexus.engine.plan_loader import parse_plan
 from nexus.engine.scheduler import Engine
 from nexus.errors import ToolError
 from nexus.handlers.base import BaseHandler, HandlerRegistry, StepContext, StepResult
+from nexus.handlers.builtin import builtin_handlers
 from nexus.services import Services
 from nexus.settings import Settings
+from nexus.store.factory import open_store
 
 
 @dataclass
