@@ -112,6 +112,7 @@ class Engine:
         options: dict[str, Any] | None = None,
         plan_dict: dict[str, Any] | None = None,
         run_id: str | None = None,
+        tenant_id: str = "default",
     ) -> RunRecord:
         run_id = run_id or new_id()
         run = RunRecord(
@@ -121,6 +122,7 @@ class Engine:
             inputs=resolve_inputs(plan, inputs),
             correlation_id=new_id("c-"),
             workspace=workspace,
+            tenant_id=tenant_id,
             parent_run_id=parent_run_id,
             forked_from_step=forked_from_step,
             options=options or {},
