@@ -32,6 +32,7 @@ from nexus.settings import Settings
 EventListener = Callable[[Event], None]
 
 _FILE_KINDS = ("agent", "tool")
+BUILTIN_TEAM = "builtin:software"
 
 
 def _needs_workspace(plan: Plan) -> bool:
@@ -57,6 +58,7 @@ class Nexus:
         self.services = services
         self.engine = engine
         self.store = services.store
+        self._teams: set[str] = set()
 
     @classmethod
     async def open(cls, settings: Settings | None = None) -> Nexus:
@@ -72,7 +74,7 @@ class Nexus:
         store = open_store(settings.store_url)
         await store.open()
         handlers = HandlerRegistry([*builtin_handlers(), AgentHandler()])
-        agents = AgentRegistry(load_team("builtin:software", None))
+        agents = AgentRegistry(load_team(BUILTIN_TEAM, None))
         services = Services(
             settings=settings,
             store=store,
@@ -99,13 +101,34 @@ class Nexus:
         await self.close()
 
     # plans ------------------------------------------------------------------
-    def validate(self, plan: Plan) -> None:
+    def team_ref(self, plan: Plan, plan_dir: str | Path | None = None) -> str | None:
+        """The plan's team as an absolute reference, or None for the built-in team."""
+        if not plan.team or plan.team == BUILTIN_TEAM:
+            return None
+        if plan.team.startswith("builtin:"):
+            return plan.team
+        path = Path(plan.team).expanduser()
+        if not path.is_absolute():
+            path = Path(plan_dir or Path.cwd()) / path
+        return str(path.resolve())
+
+    def use_team(self, ref: str | None) -> None:
+        """Register a team's agents (a plan's ``team:``) next to the built-in ones."""
+        if ref is None or ref in self._teams:
+            return
+        from nexus.agents.definition import load_team
+
+        self.services.agents.register(*load_team(ref, None).values())
+        self._teams.add(ref)
+
+    def validate(self, plan: Plan, plan_dir: str | Path | None = None) -> None:
+        self.use_team(self.team_ref(plan, plan_dir))
         ensure_valid(plan, self.services.handlers, self.services.agents.ids())
 
     def load_plan(self, path: str | Path) -> Plan:
         """Parse and validate a YAML/JSON plan file (raises PlanError/NotFoundError)."""
         plan = load_plan_file(path)
-        self.validate(plan)
+        self.validate(plan, Path(path).resolve().parent)
         return plan
 
     def builtin_plan(self, name: str = "software") -> Plan:
@@ -161,17 +184,25 @@ class Nexus:
         """Validate inputs, create the run (status created) and its workspace. Does not execute.
 
         Everything that can fail on bad input fails before anything is stored."""
-        self.validate(plan)
-        values = resolve_inputs(plan, inputs or {})  # fails before anything is stored
         base = Path(plan_dir).resolve() if plan_dir is not None else None
+        self.validate(plan, base)
+        values = resolve_inputs(plan, inputs or {})  # fails before anything is stored
         if base is not None and (base / "cassettes").is_dir():
             values["_cassette_dirs"] = [str(base / "cassettes")]
         run_id = new_id()
         path = await self._prepare_workspace(plan, run_id, workspace, base)
-        return await self.engine.create_run(plan, values, workspace=path, run_id=run_id)
+        team = self.team_ref(plan, base)
+        return await self.engine.create_run(
+            plan, values, workspace=path, run_id=run_id, options={"team": team} if team else None
+        )
+
+    async def _prepare_run(self, run_id: str) -> None:
+        run = await self.store.get_run(run_id)
+        self.use_team(run.options.get("team"))
 
     async def execute(self, run_id: str) -> RunRecord:
         """Run (or continue) a run until it succeeds, fails, is cancelled or waits for input."""
+        await self._prepare_run(run_id)
         return await self.engine.execute(run_id)
 
     async def resume(self, run_id: str) -> RunRecord:
@@ -181,6 +212,7 @@ class Nexus:
             raise InvalidStateError(
                 f"run '{run_id}' already {run.status.value}; fork it to run parts again"
             )
+        self.use_team(run.options.get("team"))
         return await self.engine.execute(run_id, takeover=True)
 
     async def cancel(self, run_id: str) -> RunRecord:
@@ -228,7 +260,7 @@ class Nexus:
             parent_run_id=source.run_id,
             plan_dict=source.plan,
             run_id=new_run_id,
-            options={"restored_from": checkpoint_id},
+            options={"restored_from": checkpoint_id, "team": source.options.get("team")},
         )
         for data in cp.state.get("steps", []):
             step = forking.step_from_dict(data)
@@ -266,6 +298,8 @@ class Nexus:
             )
             workspace = str(target)
         options: dict[str, Any] = {"forked_from": run_id}
+        if parent.options.get("team"):
+            options["team"] = parent.options["team"]
         if replay:
             options["replay_from"] = run_id
         child = await self.engine.create_run(
