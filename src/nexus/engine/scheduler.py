@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from nexus.domain.plan import Plan
@@ -74,14 +74,15 @@ class Engine:
         self._active: dict[str, tuple[RunExecution, asyncio.Task[Any]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._plans: dict[str, Plan] = {}
+        #: id(plan) → (plan, plan_to_dict(plan) as JSON, its key in _plans); see _plan_dict
+        self._plan_texts: dict[int, tuple[Plan, str, str]] = {}
 
     # helpers used by executions ---------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def global_slot(self) -> AsyncIterator[None]:
+    def global_slot(self) -> asyncio.Semaphore:
+        """The engine-wide limit on running steps: ``async with engine.global_slot(): ...``."""
         if self._global_sem is None:
             self._global_sem = asyncio.Semaphore(self.max_concurrency)
-        async with self._global_sem:
-            yield
+        return self._global_sem
 
     def spawn_write(self, write: Awaitable[None]) -> None:
         """Run a non-durable store write in the background, keeping a reference to it."""
@@ -100,6 +101,22 @@ class Engine:
             self._plans[key] = plan
         return plan
 
+    def _plan_dict(self, plan: Plan) -> tuple[dict[str, Any], str]:
+        """``plan_to_dict(plan)``, a fresh dict each call, and its key in the parsed-plan cache.
+
+        Dumping a plan costs more than loading its JSON back: the dump is done once
+        per plan object, every later run of the same plan gets ``json.loads`` of it.
+        """
+        cached = self._plan_texts.get(id(plan))
+        if cached is not None and cached[0] is plan:
+            return json.loads(cached[1]), cached[2]
+        data = plan_to_dict(plan)
+        key = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        if len(self._plan_texts) > 256:
+            self._plan_texts.clear()
+        self._plan_texts[id(plan)] = (plan, json.dumps(data), key)
+        return data, key
+
     # lifecycle ---------------------------------------------------------------------
     async def create_run(
         self,
@@ -115,10 +132,14 @@ class Engine:
         tenant_id: str = "default",
     ) -> RunRecord:
         run_id = run_id or new_id()
+        if plan_dict is None:
+            plan_dict, key = self._plan_dict(plan)
+        else:
+            key = json.dumps(plan_dict, sort_keys=True, separators=(",", ":"))
         run = RunRecord(
             run_id=run_id,
             plan_name=plan.name,
-            plan=plan_dict if plan_dict is not None else plan_to_dict(plan),
+            plan=plan_dict,
             inputs=resolve_inputs(plan, inputs),
             correlation_id=new_id("c-"),
             workspace=workspace,
@@ -127,7 +148,7 @@ class Engine:
             forked_from_step=forked_from_step,
             options=options or {},
         )
-        self._plans.setdefault(json.dumps(run.plan, sort_keys=True, separators=(",", ":")), plan)
+        self._plans.setdefault(key, plan)
         ev = Event(run_id, 1, "run.created", {"plan": plan.name}, run.correlation_id)
         await self.store.create_run(run, [ev])
         self.bus.publish(ev)
