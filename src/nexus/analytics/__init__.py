@@ -1,0 +1,1 @@
+"""Analytics over what the store recorded: usage (O1)."""
