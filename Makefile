@@ -22,6 +22,7 @@ demo: $(STAMP)
 
 ## The full suite: lint, types, tests.
 test: $(STAMP)
+	@bash scripts/setup-browser.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
