@@ -14,6 +14,7 @@ from typing import Any
 from nexus.errors import ConfigError, NexusError
 from nexus.providers.base import ModelProvider
 from nexus.providers.offline import OfflineProvider, cassette_dirs_from_env
+from nexus.providers.remote import register_remote_providers
 from nexus.settings import Settings
 
 __all__ = ["ModelRegistry", "ProviderCheck", "ProviderFactory", "default_registry"]
@@ -95,7 +96,9 @@ class ModelRegistry:
 
 
 def default_registry(settings: Settings | None = None) -> ModelRegistry:
-    """A registry with the providers that need no configuration: ``offline``.
+    """A registry with ``offline`` and the remote providers ``openai``, ``anthropic``,
+    ``ollama`` and ``fallback`` chains (configured from the environment, see
+    :mod:`nexus.providers.remote`).
 
     The offline provider reads cassettes from ``NEXUS_CASSETTES`` (the
     ``cassettes`` setting when the settings object has one), the plan's
@@ -109,4 +112,5 @@ def default_registry(settings: Settings | None = None) -> ModelRegistry:
         lambda model: OfflineProvider(model, dirs),
         check=lambda: OfflineProvider("replay", dirs).check(),
     )
+    register_remote_providers(registry)
     return registry
