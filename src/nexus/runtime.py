@@ -180,6 +180,7 @@ class Nexus:
         *,
         workspace: str | Path | None = None,
         plan_dir: str | Path | None = None,
+        tenant_id: str = "default",
     ) -> RunRecord:
         """Validate inputs, create the run (status created) and its workspace. Does not execute.
 
@@ -193,7 +194,12 @@ class Nexus:
         path = await self._prepare_workspace(plan, run_id, workspace, base)
         team = self.team_ref(plan, base)
         return await self.engine.create_run(
-            plan, values, workspace=path, run_id=run_id, options={"team": team} if team else None
+            plan,
+            values,
+            workspace=path,
+            run_id=run_id,
+            options={"team": team} if team else None,
+            tenant_id=tenant_id,
         )
 
     async def _prepare_run(self, run_id: str) -> None:
@@ -260,6 +266,7 @@ class Nexus:
             parent_run_id=source.run_id,
             plan_dict=source.plan,
             run_id=new_run_id,
+            tenant_id=source.tenant_id,
             options={"restored_from": checkpoint_id, "team": source.options.get("team")},
         )
         for data in cp.state.get("steps", []):
@@ -309,6 +316,7 @@ class Nexus:
             parent_run_id=run_id,
             forked_from_step=from_step,
             options=options,
+            tenant_id=parent.tenant_id,
             plan_dict=parent.plan,
             run_id=new_run_id,
         )
