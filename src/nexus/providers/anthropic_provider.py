@@ -108,8 +108,10 @@ class AnthropicProvider:
             error = ProviderUnavailable.at(*where, f"connection failed: {detail}", reason="connect")
         elif isinstance(exc, (ValueError, anthropic.APIResponseValidationError)):
             error = BadResponse.at(*where, f"unreadable response: {exc}")
-        else:
-            error = BadResponse.at(*where, f"unexpected failure: {type(exc).__name__}: {exc}")
+        else:  # a transport error the SDK let through, e.g. a body cut short
+            error = ProviderUnavailable.at(
+                *where, f"the connection failed: {type(exc).__name__}: {exc}", reason="transport"
+            )
         if partial_text:
             return StreamInterrupted.at(
                 *where,
@@ -152,7 +154,7 @@ class AnthropicProvider:
                 for out in assembler.feed(event.model_dump()):
                     yield out
             stop, usage, meta = assembler.finish()
-        except (anthropic.AnthropicError, ValueError) as exc:
+        except Exception as exc:  # the boundary: every failure while reading becomes ours
             raise self._error(exc, assembler.partial_text) from exc
         finally:
             await sdk_stream.close()

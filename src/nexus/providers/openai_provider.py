@@ -113,8 +113,10 @@ class OpenAIProvider:
             error = error_from_status(*where, 200, exc.body or exc.message)
         elif isinstance(exc, (ValueError, openai.APIResponseValidationError)):
             error = BadResponse.at(*where, f"unreadable response: {exc}")
-        else:
-            error = BadResponse.at(*where, f"unexpected failure: {type(exc).__name__}: {exc}")
+        else:  # a transport error the SDK let through, e.g. a body cut short
+            error = ProviderUnavailable.at(
+                *where, f"the connection failed: {type(exc).__name__}: {exc}", reason="transport"
+            )
         if partial_text:
             return StreamInterrupted.at(
                 *where,
@@ -157,7 +159,7 @@ class OpenAIProvider:
                 for out in assembler.feed(chunk.model_dump()):
                     yield out
             stop, usage, meta = assembler.finish()
-        except (openai.OpenAIError, ValueError) as exc:
+        except Exception as exc:  # the boundary: every failure while reading becomes ours
             raise self._error(exc, assembler.partial_text) from exc
         finally:
             await sdk_stream.close()

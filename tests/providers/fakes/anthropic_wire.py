@@ -32,7 +32,7 @@ def message(
     tools: list[dict[str, Any]] | None = None,
     stop_reason: str | None = None,
     use: dict[str, Any] | None = None,
-    model: str = "claude-sonnet-4-5-20250929",
+    model: str = "claude-sonnet-4-6-20260217",
 ) -> dict[str, Any]:
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     content += tools or []
@@ -68,7 +68,7 @@ def stream_reply(
                     "id": "msg_s1",
                     "type": "message",
                     "role": "assistant",
-                    "model": "claude-sonnet-4-5-20250929",
+                    "model": "claude-sonnet-4-6-20260217",
                     "content": [],
                     "stop_reason": None,
                     "stop_sequence": None,
