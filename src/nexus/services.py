@@ -19,3 +19,5 @@ class Services:
     models: Any = None
     #: nexus.agents.registry.AgentRegistry: ``get(agent_id) -> AgentDefinition``
     agents: Any = None
+    #: nexus.budgets.Budgets: ``guard(provider, ctx, agent)`` charges model calls to budgets
+    budgets: Any = None
