@@ -168,6 +168,18 @@ class InputSpec(BaseModel):
     description: str | None = None
 
 
+class PlanBudget(BaseModel):
+    """What one run of the plan may spend on model calls: USD and tokens (all kinds).
+
+    Replaces the default run budget (``NEXUS_BUDGET_RUN_USD`` / ``_TOKENS``) field by
+    field; see :mod:`nexus.budgets`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd: float | None = Field(None, ge=0)
+    tokens: int | None = Field(None, ge=0)
+
+
 class PlanSettings(BaseModel):
     """Run-wide policies. ``on_input`` is the E10 policy for input sent while the run is busy."""
 
@@ -177,6 +189,7 @@ class PlanSettings(BaseModel):
     on_input: Literal["queue", "interrupt", "reject"] = "queue"
     default_retry: RetryPolicy | None = None
     default_timeout: float | None = Field(None, gt=0)
+    budget: PlanBudget | None = None
 
 
 class WorkspaceSpec(BaseModel):
