@@ -17,6 +17,7 @@ An agent is written in YAML::
       priority_mode: quality                          # speed | quality | cost | balance
       limits: {timeout_s: 600, retries: 1, max_tokens: 4096, max_turns: 16, budget_usd: 0.5}
       session_timeout_s: 3600
+      reviewer: prime                                 # reviews steps below review_below
 
 A team file holds a list of agents, or ``{agents: [...]}``. ``builtin:software``
 names the team shipped with Nexus (Prime, Aria, Code, Alpha, Beta).
@@ -77,6 +78,10 @@ class AgentLimits(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     max_turns: int | None = Field(None, ge=1, le=200)
     budget_usd: float | None = Field(None, ge=0)
+    #: tokens (all kinds) the agent may use within one run; see nexus.budgets
+    budget_tokens: int | None = Field(None, ge=0)
+    #: a step whose confidence is below this is reviewed (None: the default, 0.3)
+    review_below: float | None = Field(None, ge=0, le=1)
 
 
 class AgentDefinition(BaseModel):
@@ -97,6 +102,8 @@ class AgentDefinition(BaseModel):
     priority_mode: PriorityMode = "balance"
     limits: AgentLimits = Field(default_factory=AgentLimits)
     session_timeout_s: float = Field(3600.0, gt=0)
+    #: the agent that reviews this agent's low-confidence steps (None: prime)
+    reviewer: str | None = Field(None, pattern=_ID_PATTERN)
 
     @field_validator("tools")
     @classmethod
