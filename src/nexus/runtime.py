@@ -28,6 +28,7 @@ from nexus.engine.validation import ensure_valid
 from nexus.errors import ConfigError, InvalidStateError
 from nexus.services import Services
 from nexus.settings import Settings
+from nexus.store.base import RunStore
 
 EventListener = Callable[[Event], None]
 
@@ -61,7 +62,10 @@ class Nexus:
         self._teams: set[str] = set()
 
     @classmethod
-    async def open(cls, settings: Settings | None = None) -> Nexus:
+    async def open(
+        cls, settings: Settings | None = None, *, store: RunStore | None = None
+    ) -> Nexus:
+        """Open the store (``store``, or the one of ``settings.store_url``) and wire the engine."""
         from nexus.agents.definition import load_team
         from nexus.agents.registry import AgentRegistry
         from nexus.handlers.agent import AgentHandler
@@ -71,7 +75,7 @@ class Nexus:
         from nexus.store.factory import open_store
 
         settings = settings or Settings()
-        store = open_store(settings.store_url)
+        store = store if store is not None else open_store(settings.store_url)
         await store.open()
         handlers = HandlerRegistry([*builtin_handlers(), AgentHandler()])
         agents = AgentRegistry(load_team(BUILTIN_TEAM, None))
