@@ -231,19 +231,25 @@ class ReliableProvider:
         # every available endpoint already failed in this call: retry the one that failed first
         return min(available, key=lambda e: list(failed).index(e.url))
 
-    def _circuit_open(self, last: ProviderError | None) -> ProviderError:
+    def _no_endpoint(
+        self, last: ProviderError | None, attempts: list[dict[str, Any]]
+    ) -> ProviderError:
+        """The error when every endpoint's breaker is open."""
         waits = ", ".join(
             f"{e.url} (skipped for {self.breakers.get(e.url).remaining_s():.0f}s more)"
             for e in self.endpoints
         )
-        error = CircuitOpen.at(
-            self.name,
-            ", ".join(e.url for e in self.endpoints),
-            f"{self.full_name}: every endpoint is cooling down after repeated failures: {waits}",
-        )
         if last is not None:
-            error.__cause__ = last
-        return error
+            return last.with_prefix(
+                f"{self.full_name} failed after {len(attempts)} attempts and every endpoint"
+                f" is now cooling down: {waits}",
+                attempts=attempts,
+            )
+        return CircuitOpen(
+            f"{self.full_name}: every endpoint is cooling down after repeated failures: {waits}",
+            provider=self.name,
+            endpoint=", ".join(e.url for e in self.endpoints),
+        )
 
     async def _after_failure(
         self,
@@ -308,7 +314,7 @@ class ReliableProvider:
         for attempt in range(1, self.policy.max_attempts + 1):
             endpoint = self._pick(failed)
             if endpoint is None:
-                raise self._circuit_open(last)
+                raise self._no_endpoint(last, attempts) from last
             breaker = self.breakers.get(endpoint.url)
             breaker.begin()
             try:
@@ -334,7 +340,7 @@ class ReliableProvider:
         for attempt in range(1, self.policy.max_attempts + 1):
             endpoint = self._pick(failed)
             if endpoint is None:
-                raise self._circuit_open(last)
+                raise self._no_endpoint(last, attempts) from last
             breaker = self.breakers.get(endpoint.url)
             breaker.begin()
             handed_on = False
