@@ -13,6 +13,7 @@ from typing import Any
 
 from nexus.errors import ConfigError, NexusError
 from nexus.providers.base import ModelProvider
+from nexus.providers.claude_code import register_claude_code
 from nexus.providers.offline import OfflineProvider, cassette_dirs_from_env
 from nexus.providers.remote import register_remote_providers
 from nexus.settings import Settings
@@ -96,9 +97,9 @@ class ModelRegistry:
 
 
 def default_registry(settings: Settings | None = None) -> ModelRegistry:
-    """A registry with ``offline`` and the remote providers ``openai``, ``anthropic``,
+    """A registry with ``offline``, the remote providers ``openai``, ``anthropic``,
     ``ollama`` and ``fallback`` chains (configured from the environment, see
-    :mod:`nexus.providers.remote`).
+    :mod:`nexus.providers.remote`), and ``claude_code`` (:mod:`nexus.providers.claude_code`).
 
     The offline provider reads cassettes from ``NEXUS_CASSETTES`` (the
     ``cassettes`` setting when the settings object has one), the plan's
@@ -113,4 +114,5 @@ def default_registry(settings: Settings | None = None) -> ModelRegistry:
         check=lambda: OfflineProvider("replay", dirs).check(),
     )
     register_remote_providers(registry)
+    register_claude_code(registry, settings)
     return registry
