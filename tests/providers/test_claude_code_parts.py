@@ -312,7 +312,7 @@ def test_status_says_whether_the_cli_is_found_and_logged_in_without_secrets(
 
     out = cli_status()
     assert out["ok"] is False and out["logged_in"] is False
-    assert "not logged in" in out["detail"] and "CLI found" in out["detail"]
+    assert "not logged in" in out["detail"] and "Claude Code CLI found" in out["detail"]
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-value")
     out = cli_status()
@@ -326,3 +326,25 @@ def test_status_says_whether_the_cli_is_found_and_logged_in_without_secrets(
     monkeypatch.setenv("NEXUS_CLAUDE_CODE_CLI", str(tmp_path / "no-such-claude"))
     out = cli_status()
     assert out["ok"] is False and "not found" in out["detail"]
+
+
+def test_the_default_registry_makes_claude_code_providers_and_checks_them(
+    nexus_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nexus.providers.registry import default_registry
+    from nexus.settings import Settings
+
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(nexus_home / "no-claude-config"))
+    monkeypatch.setenv("NEXUS_CLAUDE_CODE_TIMEOUT_S", "45")
+    registry = default_registry(Settings())
+
+    provider = registry.get("claude_code:opus")
+    assert isinstance(provider, ClaudeCodeProvider)
+    assert provider.sessions is not None and provider.sessions.root == nexus_home / "sessions"
+    assert provider.config.timeout_s == 45.0
+    report = registry.describe()["claude_code"]
+    assert report["ok"] is False
+    assert report["detail"].startswith("Claude Code CLI found (bundled)")
+    assert "not logged in" in report["detail"]

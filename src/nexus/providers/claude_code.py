@@ -44,6 +44,7 @@ from nexus.providers.claude_code_cli import (
     ClaudeCodeTimeout,
     call_cost,
     claude_config_dir,
+    cli_status,
     error_from_result,
     find_cli,
     usage_from_result,
@@ -57,17 +58,20 @@ from nexus.providers.claude_code_request import (
     cli_environment,
     split_prompt,
 )
+from nexus.settings import Settings
 
 if TYPE_CHECKING:
     from claude_agent_sdk import ClaudeAgentOptions
 
     from nexus.providers._claude_code_run import CLIOutcome
+    from nexus.providers.registry import ModelRegistry
 
 __all__ = [
     "NEXUS_TO_CLAUDE_TOOLS",
     "CallLimits",
     "ClaudeCodeConfig",
     "ClaudeCodeProvider",
+    "register_claude_code",
     "split_prompt",
 ]
 
@@ -388,3 +392,26 @@ class ClaudeCodeProvider:
 
     def _cli_env_value(self, name: str) -> str | None:
         return self.config.env.get(name) or os.environ.get(name) or None
+
+
+def register_claude_code(registry: ModelRegistry, settings: Settings | None = None) -> None:
+    """Register ``claude_code`` in ``registry``: sessions under ``$NEXUS_HOME/sessions``,
+    configuration from the environment (:meth:`ClaudeCodeConfig.from_env`), and a doctor
+    check that says whether the CLI is found and logged in. Expired sessions are cleaned
+    up when a provider is made."""
+    current = settings or Settings()
+    sessions = SessionStore(Path(current.home) / "sessions")
+
+    def make(model: str) -> ClaudeCodeProvider:
+        provider = ClaudeCodeProvider(
+            f"claude_code:{model}",
+            sessions=sessions,
+            config=ClaudeCodeConfig.from_env(),
+            workspaces_dir=current.workspaces_dir,
+        )
+        provider.cleanup_expired()
+        return provider
+
+    registry.register(
+        "claude_code", make, check=lambda: cli_status(explicit=ClaudeCodeConfig.from_env().cli_path)
+    )

@@ -34,10 +34,7 @@ __all__ = [
 
 INSTALL_HINT = "install the Claude Code extra: pip install 'nexus-agents[claude]'"
 CLI_ENV = "NEXUS_CLAUDE_CODE_CLI"
-_LOGIN_HINT = (
-    "set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) for the CLI, or log it in once with"
-    " `claude /login`"
-)
+_LOGIN_HINT = "set ANTHROPIC_API_KEY for it, or log it in once with `claude /login`"
 
 
 class ClaudeCodeError(ModelError):
@@ -148,19 +145,20 @@ def cli_status(env: dict[str, str] | None = None, explicit: str | None = None) -
     cli = find_cli(explicit)
     if cli is None:
         return {"ok": False, "detail": f"Claude Code CLI not found; {INSTALL_HINT}"}
+    where = "bundled" if cli == _bundled_cli() else str(cli)
     source = login_source(env)
     if source is None:
         return {
             "ok": False,
             "cli": str(cli),
             "logged_in": False,
-            "detail": f"CLI found ({cli.name}), not logged in: {_LOGIN_HINT}",
+            "detail": f"Claude Code CLI found ({where}), not logged in: {_LOGIN_HINT}",
         }
     return {
         "ok": True,
         "cli": str(cli),
         "logged_in": True,
-        "detail": f"CLI found ({cli.name}), logged in via {source}",
+        "detail": f"Claude Code CLI found ({where}), logged in via {source}",
     }
 
 
