@@ -263,13 +263,15 @@ def summarize(data: UsageData) -> dict[str, Any]:
         by_status[run.status.value] += 1
         if run.finished_at is not None:
             durations.append(run.finished_at - run.created_at)
-    finished = sum(by_status[s] for s in ("succeeded", "failed", "cancelled"))
+    finished = sum(by_status.get(s, 0) for s in ("succeeded", "failed", "cancelled"))
     out: dict[str, Any] = {
         "totals": _totals(data.records),
         "runs": {
             "total": len(data.runs),
             "by_status": dict(sorted(by_status.items())),
-            "success_rate": round(by_status["succeeded"] / finished, 6) if finished else None,
+            "success_rate": round(by_status.get("succeeded", 0) / finished, 6)
+            if finished
+            else None,
             "mean_duration_s": round(sum(durations) / len(durations), 6) if durations else None,
         },
         "truncated": data.truncated,
