@@ -15,6 +15,12 @@ Output: ``{"text", "turns", "tool_calls", "confidence"}`` plus ``"tests"`` (the
 structured result of the agent's last ``run_tests`` call) when it ran tests.
 Confidence is read from a final ``CONFIDENCE: 0.85`` line of the reply, which
 is taken off the text; without one it is 0.5.
+
+With ``services.budgets`` set, every model call is charged to the tenant, run and
+agent budgets before it is made (:mod:`nexus.budgets`), and the step's cost feeds
+the cost-anomaly detector. A confidence below the agent's ``limits.review_below``
+(default 0.3) has the step reviewed by its reviewer agent; ``"review"`` is then
+in the output and meta, and a rejection fails the step (:mod:`nexus.agents.review`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from nexus.agents.loop import AgentLoopResult, LoopConfig, run_agent_loop
 from nexus.agents.prompts import DEFAULT_CONFIDENCE, render_system_prompt, split_confidence
 from nexus.agents.prompts import user_message as build_user_message
 from nexus.agents.registry import AgentOutcome, AgentRegistry
+from nexus.agents.review import Review, review_step
 from nexus.agents.tools import Toolbox, ToolContext
 from nexus.domain.messages import Message, ModelResponse
 from nexus.errors import ConfigError, StepError, StepTimeout
@@ -88,6 +95,8 @@ class AgentHandler:
         tools = self._tools(agent, params.get("tools"), ctx.step_key)
         model = params.get("model") or agent.model or services.settings.default_model
         provider = services.models.get(model)
+        if services.budgets is not None:
+            provider = await services.budgets.guard(provider, ctx, agent)
         task = ctx.inputs.get("task")
         toolbox = Toolbox(
             tools,
@@ -151,11 +160,15 @@ class AgentHandler:
         latency = time.perf_counter() - started
         text, stated = split_confidence(result.text)
         confidence = DEFAULT_CONFIDENCE if stated is None else stated
-        agents.mark_done(agent.id, ctx.run_id, ctx.step_key)
+        review = await self._review(ctx, agent, text, confidence, result, metadata, model)
+        rejected = review is not None and review.verdict == "reject"
+        agents.mark_done(
+            agent.id, ctx.run_id, ctx.step_key, error="review rejected" if rejected else None
+        )
         agents.record_outcome(
             AgentOutcome(
                 agent.id,
-                success=True,
+                success=not rejected,
                 confidence=confidence,
                 latency_s=latency,
                 cost_usd=result.cost_usd,
@@ -183,7 +196,56 @@ class AgentHandler:
             "tool_calls": result.tool_calls,
             "replayed_turns": result.replayed_turns,
         }
+        if services.budgets is not None:
+            services.budgets.observe_step(
+                ctx, agent.id, model, result.cost_usd, replayed=result.replayed_turns > 0
+            )
+        if review is not None:
+            output["review"] = meta["review"] = review.to_dict()
+            meta["usage"] = result.usage.add(review.usage).model_dump(mode="json")
+            meta["cost_usd"] = round(result.cost_usd + review.cost_usd, 8)
+            if rejected:
+                raise review.rejection(ctx.step_key)
         return StepResult(output=output, meta=meta)
+
+    @staticmethod
+    async def _review(
+        ctx: StepContext,
+        agent: AgentDefinition,
+        text: str,
+        confidence: float,
+        result: AgentLoopResult,
+        metadata: dict[str, Any],
+        model: str,
+    ) -> Review | None:
+        """The review of a low-confidence step (None when confident enough)."""
+        try:
+            return await review_step(
+                ctx,
+                agent,
+                prompt=str(ctx.params["prompt"]),
+                answer=text,
+                confidence=confidence,
+                tests=result.last_tests,
+                metadata=metadata,
+            )
+        except asyncio.CancelledError:
+            ctx.services.agents.mark_done(agent.id, ctx.run_id, ctx.step_key)
+            raise
+        except Exception as exc:
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            ctx.services.agents.mark_done(agent.id, ctx.run_id, ctx.step_key, error=message)
+            ctx.services.agents.record_outcome(
+                AgentOutcome(
+                    agent.id,
+                    success=False,
+                    confidence=confidence,
+                    run_id=ctx.run_id,
+                    step_key=ctx.step_key,
+                    model=model,
+                )
+            )
+            raise
 
     @staticmethod
     async def _loop(
