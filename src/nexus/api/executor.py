@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -37,13 +39,28 @@ if TYPE_CHECKING:
     from nexus.observability.metrics import NexusMetrics
     from nexus.runtime import Nexus
 
-__all__ = ["MAX_FAILURES", "RunExecutor"]
+__all__ = ["MAX_FAILURES", "RunExecutor", "holder_is_dead"]
 
 log = logging.getLogger(__name__)
 
 #: Consecutive unexpected failures after which a run is marked failed.
 MAX_FAILURES = 3
 _ANSWERED_SCAN_EVERY = 5
+
+
+def holder_is_dead(holder: str) -> bool:
+    """Leases are named ``host:pid:token``: a holder on this host whose process is gone."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class RunExecutor:
@@ -125,12 +142,16 @@ class RunExecutor:
         return True
 
     async def take(self, run_id: str) -> bool:
-        """Like :meth:`offer`, for an explicit request (resume, answer): raises
-        InvalidStateError when another live executor holds the run. Without a free
+        """Like :meth:`offer`, for an explicit request (resume, answer): takes the lease of
+        an executor on this host whose process is gone, and raises InvalidStateError when
+        another live executor holds the run. Without a free
         slot the run is left for the claim loop (here or on another server)."""
         if run_id in self.active:
             return True
         holder = await self.nx.store.claim_run(run_id, self.owner, self.lease_ttl_s)
+        if holder is not None and holder_is_dead(holder):
+            await self.nx.store.force_claim(run_id, self.owner, self.lease_ttl_s)
+            holder = None
         if holder is not None:
             raise InvalidStateError(
                 f"run '{run_id}' is being executed by {holder}; "
