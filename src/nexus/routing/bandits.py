@@ -1,0 +1,136 @@
+"""Learning from verified outcomes (X3): UCB1 and Thompson sampling per (role, task type).
+
+Each (role, task type) is a bandit whose arms are the candidate models. The
+reward of a step is its *verified* outcome per dollar, bounded to 0..1::
+
+    reward = success × S / (S + cost_usd)
+
+where ``success`` is 1 when the step's verification passed (tests green, gate
+passed, validator approved) and ``S`` is the reward scale (``reward_scale_usd``
+times the mode's factor): a free success earns 1, a success that costs ``S``
+earns 0.5, a failure earns 0 whatever it cost. The expected reward of an arm is
+its blended success rate ``p`` times ``S / (S + expected cost)``.
+
+- **UCB1** adds the exploration bonus ``explore × sqrt(2 ln N / n)`` to the
+  expected reward, where ``n`` counts the arm's outcomes plus its prior weight
+  and ``N`` is the sum over the candidates: deterministic, it tries an arm again
+  when its bonus outgrows the leader's margin.
+- **Thompson sampling** draws the success rate from the arm's posterior
+  (a Beta with the prior as pseudo-outcomes, drawn through its normal
+  approximation ``p + z·sd``, sd² = p(1-p)/(a+b+1)) and multiplies by the cost
+  factor. The normals ``z`` are drawn once per outcome into a small pool per
+  (role, task type), so a decision picks one pre-drawn sample instead of
+  drawing ten: see :class:`Thompson`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+from nexus.routing.scoring import ArmStats
+
+__all__ = ["THOMPSON_POOL", "UCB1", "Bandit", "Thompson", "cost_factor", "reward"]
+
+#: How many joint posterior samples a Thompson pool holds per (role, task type).
+THOMPSON_POOL = 32
+
+
+def reward(success: bool, cost_usd: float, scale_usd: float) -> float:
+    """The bounded reward of one verified outcome: ``success × S / (S + cost)``."""
+    if not success:
+        return 0.0
+    return scale_usd / (scale_usd + max(0.0, cost_usd))
+
+
+def cost_factor(cost_usd: float, scale_usd: float) -> float:
+    """``S / (S + cost)``: how much of a success's reward is left after its price."""
+    return scale_usd / (scale_usd + max(0.0, cost_usd))
+
+
+def _counts(arms: Sequence[ArmStats | None], prior_strength: float) -> list[float]:
+    return [(0.0 if arm is None else arm.n) + prior_strength for arm in arms]
+
+
+class Bandit:
+    """The History node's values for a set of candidates (expected rewards by default)."""
+
+    name = "expected"
+
+    def values(
+        self,
+        p: Sequence[float],
+        cost: Sequence[float],
+        arms: Sequence[ArmStats | None],
+        prior_strength: float,
+        scale_usd: float,
+    ) -> list[float]:
+        """The History value of each candidate: expected reward (plus exploration)."""
+        return [pi * cost_factor(ci, scale_usd) for pi, ci in zip(p, cost, strict=True)]
+
+
+class UCB1(Bandit):
+    """Expected reward plus ``explore × sqrt(2 ln N / n)``."""
+
+    name = "ucb1"
+
+    def __init__(self, explore: float = 0.3) -> None:
+        self.explore = explore
+
+    def values(
+        self,
+        p: Sequence[float],
+        cost: Sequence[float],
+        arms: Sequence[ArmStats | None],
+        prior_strength: float,
+        scale_usd: float,
+    ) -> list[float]:
+        counts = _counts(arms, prior_strength)
+        log_total = 2.0 * math.log(max(sum(counts), 1.0))
+        explore = self.explore
+        return [
+            pi * cost_factor(ci, scale_usd) + explore * math.sqrt(log_total / ni)
+            for pi, ci, ni in zip(p, cost, counts, strict=True)
+        ]
+
+
+class Thompson(Bandit):
+    """Posterior draws of the reward. ``values`` gives the expected reward (what explain
+    shows); :meth:`draws` gives ``len(normals[0])`` samples per candidate."""
+
+    name = "thompson"
+
+    def __init__(self, pool_size: int = THOMPSON_POOL) -> None:
+        if pool_size < 1 or pool_size & (pool_size - 1):
+            raise ValueError(f"the Thompson pool size must be a power of two, not {pool_size}")
+        self.pool_size = pool_size
+
+    def normals(self, rng: random.Random) -> list[float]:
+        """A fresh pool of standard normal draws for one arm."""
+        gauss = rng.gauss
+        return [gauss(0.0, 1.0) for _ in range(self.pool_size)]
+
+    def draws(
+        self,
+        p: Sequence[float],
+        cost: Sequence[float],
+        arms: Sequence[ArmStats | None],
+        prior_strength: float,
+        scale_usd: float,
+        normals: Sequence[Sequence[float]],
+    ) -> list[list[float]]:
+        """``result[i][j]``: draw ``j`` of candidate ``i``'s reward, from ``normals[i][j]``."""
+        counts = _counts(arms, prior_strength)
+        columns: list[list[float]] = []
+        for pi, ci, ni, zs in zip(p, cost, counts, normals, strict=True):
+            sd = math.sqrt(max(pi * (1.0 - pi), 0.0) / (ni + 1.0))
+            factor = cost_factor(ci, scale_usd)
+            hi = factor
+            columns.append(
+                [
+                    v if 0.0 <= v <= hi else (0.0 if v < 0.0 else hi)
+                    for v in [(pi + z * sd) * factor for z in zs]
+                ]
+            )
+        return columns

@@ -1,0 +1,93 @@
+"""Feeding verified outcomes back to the router (X3).
+
+A routed agent step carries its decision in ``step.meta["route"]`` (role, task
+type, model, …) and its cost in ``step.meta["cost_usd"]``. Once something has
+*verified* the step's work, :func:`record_step_outcome` tells the router.
+:func:`verified_outcome` reads a verdict from a step's output:
+
+- ``tests`` (the agent's last ``run_tests``) or the output itself with ``passed``
+  / ``failed`` / ``errors`` counts: success when at least one test ran and none
+  failed or errored;
+- ``valid`` (the ``validate`` handler): that boolean;
+- ``verdict``: ``pass``/``passed``/``approved``/``accept``/``ok`` or
+  ``fail``/``failed``/``rejected``/``reject``.
+
+Anything else is not a verification (``None``): the router does not learn from
+an answer that nobody checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nexus.routing.router import Router
+from nexus.routing.scoring import ArmStats
+
+__all__ = ["record_step_outcome", "verified_outcome"]
+
+_PASS = frozenset({"pass", "passed", "approved", "approve", "accept", "accepted", "ok", "green"})
+_FAIL = frozenset({"fail", "failed", "rejected", "reject", "red", "blocked"})
+
+
+def _tests_verdict(tests: Mapping[str, Any]) -> bool | None:
+    try:
+        passed = int(tests.get("passed", 0) or 0)
+        failed = int(tests.get("failed", 0) or 0)
+        errors = int(tests.get("errors", 0) or 0)
+    except (TypeError, ValueError):
+        return None
+    if passed + failed + errors == 0:
+        return None
+    return failed == 0 and errors == 0
+
+
+def verified_outcome(output: Any) -> bool | None:
+    """True/False when ``output`` carries a verification (see the module docstring)."""
+    if not isinstance(output, Mapping):
+        return None
+    tests = output.get("tests")
+    if isinstance(tests, Mapping):
+        return _tests_verdict(tests)
+    if "failed" in output and "passed" in output:
+        return _tests_verdict(output)
+    valid = output.get("valid")
+    if isinstance(valid, bool):
+        return valid
+    verdict = output.get("verdict")
+    if isinstance(verdict, str):
+        word = verdict.strip().lower()
+        if word in _PASS:
+            return True
+        if word in _FAIL:
+            return False
+    return None
+
+
+def record_step_outcome(
+    router: Router, step_meta: Mapping[str, Any], verified: bool, *, source: str = "step"
+) -> ArmStats | None:
+    """Record the verified outcome of a routed step; None when the step was not routed.
+
+    Reads ``step_meta["route"]`` (``role``, ``task_type``, ``model``), ``cost_usd``,
+    ``latency_s`` (else ``duration_s``) and ``confidence``.
+    """
+    route = step_meta.get("route")
+    if not isinstance(route, Mapping):
+        return None
+    role, task_type, model = route.get("role"), route.get("task_type"), route.get("model")
+    if not (role and task_type and model) or model not in router.catalog:
+        return None
+    cost = float(step_meta.get("cost_usd") or 0.0)
+    latency = float(step_meta.get("latency_s") or step_meta.get("duration_s") or 0.0)
+    confidence = step_meta.get("confidence")
+    if not isinstance(confidence, (int, float)) or not 0.0 <= float(confidence) <= 1.0:
+        confidence = None
+    return router.record_outcome(
+        (str(role), str(task_type), str(model)),
+        verified,
+        max(cost, 0.0),
+        max(latency, 0.0),
+        confidence=None if confidence is None else float(confidence),
+        source=source,
+    )
