@@ -68,6 +68,7 @@ class Nexus:
         """Open the store (``store``, or the one of ``settings.store_url``) and wire the engine."""
         from nexus.agents.definition import load_team
         from nexus.agents.registry import AgentRegistry
+        from nexus.budgets import Budgets
         from nexus.handlers.agent import AgentHandler
         from nexus.handlers.base import HandlerRegistry
         from nexus.handlers.builtin import builtin_handlers
@@ -85,6 +86,7 @@ class Nexus:
             handlers=handlers,
             models=default_registry(settings),
             agents=agents,
+            budgets=Budgets.open(settings.home),
         )
         engine = Engine(
             store,
@@ -92,11 +94,14 @@ class Nexus:
             max_concurrency=settings.max_concurrency,
             lease_ttl_s=settings.lease_ttl_s,
         )
+        engine.bus.subscribe(services.budgets.on_event)
         return cls(settings, services, engine)
 
     async def close(self) -> None:
         await self.engine.drain()
         await self.store.close()
+        if self.services.budgets is not None:
+            self.services.budgets.close()
 
     async def __aenter__(self) -> Nexus:
         return self
@@ -128,6 +133,8 @@ class Nexus:
     def validate(self, plan: Plan, plan_dir: str | Path | None = None) -> None:
         self.use_team(self.team_ref(plan, plan_dir))
         ensure_valid(plan, self.services.handlers, self.services.agents.ids())
+        if self.services.budgets is not None:
+            self.services.budgets.check_plan(plan)  # fan-out caps
 
     def load_plan(self, path: str | Path) -> Plan:
         """Parse and validate a YAML/JSON plan file (raises PlanError/NotFoundError)."""
@@ -353,7 +360,14 @@ class Nexus:
         run = await self.store.get_run(run_id)
         steps = await self.store.get_steps(run_id)
         children = await self.children_of(run_id)
-        return await build_summary(run, steps, children)
+        alerts = await self.run_alerts(run_id)
+        return await build_summary(run, steps, children, alerts=alerts)
+
+    async def run_alerts(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's alerts: cost anomalies and refused calls (``nexus.analytics.alerts``)."""
+        from nexus.analytics.alerts import read_alerts
+
+        return await read_alerts(self.store, run_id)
 
     def subscribe(self, listener: EventListener) -> Callable[[], None]:
         """Live events of runs executing in this process; returns an unsubscribe function."""
