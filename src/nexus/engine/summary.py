@@ -57,8 +57,12 @@ def step_row(step: StepRecord) -> dict[str, Any]:
 
 
 async def build_summary(
-    run: RunRecord, steps: list[StepRecord], children: list[RunRecord]
+    run: RunRecord,
+    steps: list[StepRecord],
+    children: list[RunRecord],
+    alerts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """``alerts``: the run's alert events (``nexus.analytics.alerts.read_alerts``)."""
     rows = [step_row(s) for s in sorted(steps, key=lambda s: (s.started_at or 0, s.step_key))]
     tests = None
     for step in sorted(steps, key=lambda s: s.finished_at or 0):
@@ -92,6 +96,7 @@ async def build_summary(
             "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
         },
         "tests": tests,
+        "alerts": list(alerts or []),
         "workspace": run.workspace,
         "git_log": git_log,
     }
