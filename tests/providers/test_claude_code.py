@@ -3,6 +3,7 @@ to a fake Anthropic Messages API on loopback (``ANTHROPIC_BASE_URL``)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,6 +223,24 @@ async def test_the_next_turn_resumes_the_newest_session_also_after_a_restart(
     chain = restarted.sessions.load("run_cc1", "code").chain  # type: ignore[union-attr]
     assert chain == [one, two, third.provider_meta["session_id"]]
     assert third.usage.cost_usd == pytest.approx(own, rel=1e-6)
+
+
+async def test_concurrent_calls_of_one_agent_take_turns_on_its_session(
+    fake: FakeAnthropicAPI, workspace: Path, cli_home: Path, nexus_home: Path
+) -> None:
+    provider = make_provider(nexus_home, cli_env(cli_home, fake.base_url))
+
+    one, two = await asyncio.gather(
+        provider.complete(request("alpha", workspace)),
+        provider.complete(request("beta", workspace)),
+    )
+
+    first, second = sorted((one, two), key=lambda r: r.provider_meta["chain_length"])
+    assert first.provider_meta["resumed_from"] is None
+    assert second.provider_meta["resumed_from"] == first.provider_meta["session_id"]
+    assert provider.sessions is not None
+    stored = provider.sessions.load("run_cc1", "code")
+    assert stored is not None and stored.calls == 2 and len(stored.chain) == 2
 
 
 async def test_an_expired_session_is_cleaned_up_and_the_agent_starts_afresh(

@@ -97,7 +97,7 @@ class ClaudeCodeProvider:
         self.sessions = sessions
         self.config = config or ClaudeCodeConfig()
         self.workspaces_dir = workspaces_dir
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     # -- the provider interface ---------------------------------------------
 
@@ -197,14 +197,19 @@ class ClaudeCodeProvider:
         key = (request.run_id, request.agent_id)
         if self.sessions is None or not key[0] or not key[1]:
             return await self._call_once(request, None, on_delta)
+        # one call at a time per session: two resumes of one id would split the conversation
         lock_key = (str(key[0]), str(key[1]))
-        lock = self._locks.setdefault(lock_key, asyncio.Lock())
+        lock, users = self._locks.get(lock_key) or (asyncio.Lock(), 0)
+        self._locks[lock_key] = (lock, users + 1)
         try:
             async with lock:
                 return await self._call_once(request, lock_key, on_delta)
         finally:
-            if not lock.locked():
-                self._locks.pop(lock_key, None)
+            lock, users = self._locks[lock_key]
+            if users <= 1:
+                del self._locks[lock_key]
+            else:
+                self._locks[lock_key] = (lock, users - 1)
 
     async def _call_once(
         self,
