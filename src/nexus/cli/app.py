@@ -15,7 +15,7 @@ import typer
 from rich.text import Text
 
 import nexus
-from nexus.cli import plans, runs, serve_cmd
+from nexus.cli import plans, runs, serve_cmd, tenancy_cmd
 from nexus.cli._args import is_plan_reference, parse_assignments, plan_path
 from nexus.cli._drive import drive_run
 from nexus.cli._session import ExitCode, handle_errors, out_console, print_json, run_with_nexus
@@ -36,6 +36,9 @@ app = typer.Typer(
 app.add_typer(runs.app, name="runs")
 app.add_typer(plans.app, name="plan")
 app.command("serve")(serve_cmd.serve)
+app.add_typer(tenancy_cmd.tenants_app, name="tenants")
+app.add_typer(tenancy_cmd.keys_app, name="keys")
+app.add_typer(tenancy_cmd.audit_app, name="audit")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
