@@ -94,13 +94,13 @@ def _respond(request: Request, asset: _Asset, *, page: bool = False) -> Response
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def dashboard(request: Request) -> Response:
     """The dashboard's single page; views are chosen by the URL's #fragment."""
     return _respond(request, _asset("index.html"), page=True)
 
 
-@router.get(ASSET_PREFIX + "/{relative:path}")
+@router.api_route(ASSET_PREFIX + "/{relative:path}", methods=["GET", "HEAD"])
 async def dashboard_asset(relative: str, request: Request) -> Response:
     """A JS module, stylesheet or image of the dashboard."""
     return _respond(request, _asset(relative))
