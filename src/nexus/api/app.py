@@ -30,6 +30,7 @@ from nexus.api import (
     routes_system,
     routes_tasks,
     routes_usage,
+    routes_web,
 )
 from nexus.api.agent_messages import AgentMailbox
 from nexus.api.auth import Authenticator, NoKeys, set_authenticator
@@ -53,6 +54,7 @@ ROUTERS = (
     routes_events.router,
     routes_usage.router,
     routes_system.router,
+    routes_web.router,
 )
 
 DESCRIPTION = """\
