@@ -111,8 +111,9 @@ def run_detail(
     steps: Sequence[StepRecord],
     children: Sequence[RunRecord],
     actors: Mapping[str, str],
+    alerts: Sequence[Mapping[str, Any]] = (),
 ) -> RenderableType:
-    """``nexus runs show``: the run's fields, its parent and children, its steps."""
+    """``nexus runs show``: the run's fields, its parent and children, its steps, its alerts."""
     info = Table.grid(padding=(0, 2))
     info.add_column(style="dim", no_wrap=True)
     info.add_column()
@@ -136,7 +137,27 @@ def run_detail(
     if run.error:
         message = run.error.get("message") or json.dumps(jsonable(run.error))
         info.add_row("error", Text(one_line(str(message), 200), style="red"))
-    return Group(info, Text(""), steps_table(steps, actors))
+    parts: list[RenderableType] = [info, Text(""), steps_table(steps, actors)]
+    parts.extend(alert_lines(alerts))
+    return Group(*parts)
+
+
+def alert_lines(alerts: Sequence[Mapping[str, Any]]) -> list[Text]:
+    """An ``alerts`` heading and one line per alert (cost anomaly, refused call), or nothing."""
+    if not alerts:
+        return []
+    lines = [Text("alerts", style="bold yellow")]
+    for alert in alerts:
+        where = f" {alert['step']}" if alert.get("step") else ""
+        lines.append(
+            Text.assemble(
+                ("  ", ""),
+                (str(alert.get("type", "alert")), "yellow"),
+                (where, "dim"),
+                f"  {one_line(str(alert.get('message', '')), 160)}",
+            )
+        )
+    return lines
 
 
 def checkpoint_to_dict(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -324,6 +345,9 @@ def render_summary(summary: Mapping[str, Any]) -> RenderableType:
     workspace = summary_workspace(summary)
     totals.add_row("workspace", workspace or "-")
     parts.append(totals)
+    alerts = summary.get("alerts")
+    if isinstance(alerts, Sequence) and alerts:
+        parts.extend(alert_lines([a for a in alerts if isinstance(a, Mapping)]))
     log = summary_git_log(summary)
     if log:
         parts.append(Text("git log", style="dim"))

@@ -80,6 +80,7 @@ def show(run_id: RunIdArg, json_output: JsonOption = False) -> None:
         steps = await nx.get_steps(run_id)
         children = await child_runs(nx, run_id)
         actors = plan_actors(run.plan)
+        alerts = await nx.run_alerts(run_id)
         if json_output:
             data = run_to_dict(run)
             data["children"] = [
@@ -87,9 +88,10 @@ def show(run_id: RunIdArg, json_output: JsonOption = False) -> None:
                 for c in children
             ]
             data["steps"] = [step_to_dict(s, actors.get(s.step_key, "")) for s in steps]
+            data["alerts"] = alerts
             print_json(data)
         else:
-            out_console().print(run_detail(run, steps, children, actors))
+            out_console().print(run_detail(run, steps, children, actors, alerts))
         return 0
 
     run_with_nexus(body, json_output=json_output)
