@@ -67,11 +67,15 @@ class Api:
     brain: FakeBrain
 
     async def wait_status(
-        self, run_id: str, statuses: tuple[str, ...] = TERMINAL
+        self,
+        run_id: str,
+        statuses: tuple[str, ...] = TERMINAL,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + 30
         while True:
-            body: dict[str, Any] = (await self.client.get(f"/api/runs/{run_id}")).json()
+            response = await self.client.get(f"/api/runs/{run_id}", headers=headers)
+            body: dict[str, Any] = response.json()
             if body["status"] in statuses:
                 return body
             assert time.monotonic() < deadline, f"run {run_id} stayed {body['status']}"
