@@ -128,10 +128,14 @@ def test_bad_limits_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_ollama_needs_no_key(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_BASE_URL", server.url + "/v1")
     server.queue(Reply.json(openai_wire.chat_completion("llama says hi")))
-    response = await default_registry().get("ollama:llama3.2").complete(hello("ollama:llama3.2"))
+    request = hello("ollama:llama3.2").model_copy(update={"max_tokens": 300})
+    response = await default_registry().get("ollama:llama3.2").complete(request)
     assert response.model == "ollama:llama3.2"
     assert response.usage.cost_usd == 0.0  # local models are free
-    assert server.requests[0].json["model"] == "llama3.2"
+    sent = server.requests[0]
+    assert sent.json["model"] == "llama3.2"
+    assert sent.json["max_tokens"] == 300 and "max_completion_tokens" not in sent.json
+    assert sent.headers["authorization"] == "Bearer ollama"
 
 
 def test_fallback_chain_by_name() -> None:

@@ -40,7 +40,8 @@ class OpenAIProvider:
 
     ``api_key`` None means the key is missing: the first call raises a ConfigError
     naming ``api_key_env``. ``name`` is the provider prefix used in model names,
-    prices and error messages.
+    prices and error messages. ``max_tokens_field`` is where the request's
+    ``max_tokens`` goes (``max_tokens`` for servers that lack ``max_completion_tokens``).
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class OpenAIProvider:
         name: str = "openai",
         timeout_s: float = 120.0,
         prices: PriceTable | None = None,
+        max_tokens_field: str = "max_completion_tokens",
     ) -> None:
         self.name = name
         self.model = model
@@ -61,6 +63,7 @@ class OpenAIProvider:
         self._api_key = api_key
         self._api_key_env = api_key_env
         self._prices = prices
+        self.max_tokens_field = max_tokens_field
         self._client: openai.AsyncOpenAI | None = None
 
     @property
@@ -130,7 +133,9 @@ class OpenAIProvider:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         client = self._sdk()
-        kwargs = to_openai_request(request, self.model, stream=False)
+        kwargs = to_openai_request(
+            request, self.model, stream=False, max_tokens_field=self.max_tokens_field
+        )
         started = time.perf_counter()
         try:
             completion = await client.chat.completions.create(**kwargs, timeout=self.timeout_s)
@@ -148,7 +153,9 @@ class OpenAIProvider:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
         client = self._sdk()
-        kwargs = to_openai_request(request, self.model, stream=True)
+        kwargs = to_openai_request(
+            request, self.model, stream=True, max_tokens_field=self.max_tokens_field
+        )
         assembler = OpenAIStreamAssembler()
         try:
             sdk_stream = await client.chat.completions.create(**kwargs, timeout=self.timeout_s)

@@ -79,6 +79,8 @@ class RemoteSpec:
     key_env: str | None
     #: a placeholder key for servers that need none (Ollama)
     fixed_key: str | None = None
+    #: the request field for the output token limit (OpenAI wire only)
+    max_tokens_field: str = "max_completion_tokens"
 
 
 REMOTE_SPECS: dict[str, RemoteSpec] = {
@@ -93,7 +95,13 @@ REMOTE_SPECS: dict[str, RemoteSpec] = {
         "ANTHROPIC_API_KEY",
     ),
     "ollama": RemoteSpec(
-        "ollama", "openai", "OLLAMA_BASE_URL", DEFAULT_OLLAMA_BASE_URL, None, fixed_key="ollama"
+        "ollama",
+        "openai",
+        "OLLAMA_BASE_URL",
+        DEFAULT_OLLAMA_BASE_URL,
+        None,
+        fixed_key="ollama",
+        max_tokens_field="max_tokens",
     ),
 }
 
@@ -191,7 +199,13 @@ def _adapter(
     from nexus.providers.openai_provider import OpenAIProvider
 
     return OpenAIProvider(
-        model, base_url=url, api_key=key, api_key_env=key_env, name=spec.prefix, timeout_s=timeout
+        model,
+        base_url=url,
+        api_key=key,
+        api_key_env=key_env,
+        name=spec.prefix,
+        timeout_s=timeout,
+        max_tokens_field=spec.max_tokens_field,
     )
 
 

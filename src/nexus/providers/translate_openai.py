@@ -135,13 +135,23 @@ def to_openai_tools(tools: Iterable[ToolSpec]) -> list[dict[str, Any]]:
     ]
 
 
-def to_openai_request(request: ModelRequest, model: str, *, stream: bool) -> dict[str, Any]:
-    """Keyword arguments for ``chat.completions.create`` (without timeout and headers)."""
+def to_openai_request(
+    request: ModelRequest,
+    model: str,
+    *,
+    stream: bool,
+    max_tokens_field: str = "max_completion_tokens",
+) -> dict[str, Any]:
+    """Keyword arguments for ``chat.completions.create`` (without timeout and headers).
+
+    ``max_tokens_field``: OpenAI wants ``max_completion_tokens`` (its reasoning models
+    refuse ``max_tokens``); some compatible servers (Ollama) know only ``max_tokens``.
+    """
     kwargs: dict[str, Any] = {"model": model, "messages": to_openai_messages(request.messages)}
     if request.tools:
         kwargs["tools"] = to_openai_tools(request.tools)
     if request.max_tokens is not None:
-        kwargs["max_completion_tokens"] = request.max_tokens
+        kwargs[max_tokens_field] = request.max_tokens
     if request.temperature is not None:
         kwargs["temperature"] = request.temperature
     if stream:
