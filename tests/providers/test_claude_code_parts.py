@@ -294,6 +294,7 @@ def test_a_402_is_marked_as_credit_exhausted() -> None:
         base_url=None,
     )
     assert mapped.details["credit_exhausted"] is True
+    assert mapped.code == "credit_exhausted"
 
 
 # -- doctor ----------------------------------------------------------------------------------

@@ -268,6 +268,8 @@ def error_from_result(
             **details,
         )
         error.retryable = status in _RETRYABLE_STATUS
+        if error.details["credit_exhausted"]:
+            error.code = "credit_exhausted"  # as the other providers name it
         return error
     if "no conversation found" in lowered:
         error = ClaudeCodeError(f"Claude Code lost its session ({where}): {said}", **details)
