@@ -26,13 +26,12 @@ from nexus.api.errors import error_response
 from nexus.tenancy.audit import AuditWriter
 from nexus.tenancy.errors import RequestTooLarge
 from nexus.tenancy.models import AuditEntry, outcome_for_status
+from nexus.tenancy.service import MAX_BODY_BYTES
 
 __all__ = ["MAX_BODY_BYTES", "AuditMiddleware", "BodyLimit"]
 
 log = logging.getLogger(__name__)
 
-#: The default largest request body (1 MiB).
-MAX_BODY_BYTES = 1 << 20
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ERROR_BODY_CAP = 4096
 

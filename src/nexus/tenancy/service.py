@@ -20,13 +20,16 @@ from typing import TYPE_CHECKING
 from nexus.store.base import RunStore
 from nexus.store.factory import open_store
 from nexus.tenancy.audit import AuditWriter
-from nexus.tenancy.authenticator import KeyAuthenticator
 from nexus.tenancy.limits import TenantLimits, use_limits
-from nexus.tenancy.middleware import MAX_BODY_BYTES, AuditMiddleware, BodyLimit
 from nexus.tenancy.store import TenancyStore
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from nexus.tenancy.authenticator import KeyAuthenticator
+
+#: The default largest request body (1 MiB).
+MAX_BODY_BYTES = 1 << 20
 
 __all__ = ["Tenancy", "open_api_store"]
 
@@ -35,9 +38,12 @@ class Tenancy:
     """Everything tenancy adds to an API app, on the database at ``store_url``."""
 
     def __init__(self, store_url: str, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        # imported here: these modules use the API package, which imports this one
+        from nexus.tenancy.authenticator import KeyAuthenticator
+
         self.store = TenancyStore(store_url)
         self.limits = TenantLimits(self.store)
-        self.authenticator = KeyAuthenticator(self.store, limits=self.limits)
+        self.authenticator: KeyAuthenticator = KeyAuthenticator(self.store, limits=self.limits)
         self.audit = AuditWriter(self.store)
         self.max_body_bytes = max_body_bytes
 
@@ -45,6 +51,7 @@ class Tenancy:
         """Add the middleware (audit outside the size limit), the routes and the
         authenticator to ``app``; ``app.state.tenancy`` is this object."""
         from nexus.api.auth import set_authenticator
+        from nexus.tenancy.middleware import AuditMiddleware, BodyLimit
         from nexus.tenancy.routes import router
 
         app.state.tenancy = self
