@@ -33,7 +33,7 @@ from nexus.api import (
     routes_web,
 )
 from nexus.api.agent_messages import AgentMailbox
-from nexus.api.auth import Authenticator, NoKeys, set_authenticator
+from nexus.api.auth import Authenticator, set_authenticator
 from nexus.api.config import ServerSettings
 from nexus.api.errors import install_error_handlers
 from nexus.api.executor import RunExecutor
@@ -41,6 +41,7 @@ from nexus.api.middleware import RequestContextMiddleware
 from nexus.observability.metrics import NexusMetrics
 from nexus.observability.tracing import EventTracer, tracer_provider_from_env
 from nexus.runtime import Nexus
+from nexus.tenancy.service import Tenancy, open_api_store
 
 __all__ = ["create_app"]
 
@@ -80,10 +81,16 @@ def create_app(
         )
     server = settings or ServerSettings()
     metrics = NexusMetrics()
+    tenancy = Tenancy(nx.settings.store_url if nx is not None else server.store_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        facade = nx if nx is not None else await Nexus.open(server)
+        facade = (
+            nx
+            if nx is not None
+            else await Nexus.open(server, store=open_api_store(server.store_url))
+        )
+        await tenancy.open()
         stops: list[Callable[[], None]] = [facade.subscribe(metrics)]
         provider = tracer_provider_from_env()
         tracer = None
@@ -114,6 +121,7 @@ def create_app(
                 tracer.close()
             if provider is not None:
                 provider.shutdown()
+            await tenancy.close()
             if nx is None:
                 await facade.close()
 
@@ -126,7 +134,9 @@ def create_app(
     app.state.api_open = server.api_open
     app.state.metrics = metrics
     app.state.settings = server
-    set_authenticator(app, authenticator or NoKeys())
+    tenancy.install(app)  # keys, roles, quotas, size limit, audit; tenants/keys/audit routes
+    if authenticator is not None:
+        set_authenticator(app, authenticator)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     for router in ROUTERS:
