@@ -272,6 +272,24 @@ async def test_an_expired_session_is_cleaned_up_and_the_agent_starts_afresh(
     assert transcripts(cli_home) == []
 
 
+async def test_a_lost_transcript_starts_the_session_afresh(
+    fake: FakeAnthropicAPI, workspace: Path, cli_home: Path, nexus_home: Path
+) -> None:
+    provider = make_provider(nexus_home, cli_env(cli_home, fake.base_url))
+    first = await provider.complete(request("alpha", workspace))
+    for path in (cli_home / ".claude" / "projects").glob("*/*.jsonl"):
+        path.unlink()
+
+    again = await provider.complete(request("beta", workspace))
+
+    lost = first.provider_meta["session_id"]
+    assert again.provider_meta["session_reset"] == f"transcript of {lost} not found; started afresh"
+    assert again.provider_meta["resumed_from"] is None
+    assert provider.sessions is not None
+    stored = provider.sessions.load("run_cc1", "code")
+    assert stored is not None and stored.chain == [again.provider_meta["session_id"]]
+
+
 # -- limits --------------------------------------------------------------------------------
 
 
@@ -325,15 +343,20 @@ async def test_an_unreachable_api_fails_within_the_timeout_saying_so(
 async def test_an_api_that_never_answers_is_stopped_at_the_timeout(
     fake: FakeAnthropicAPI, workspace: Path, cli_home: Path, nexus_home: Path
 ) -> None:
-    fake.script(Turn(hang=True), Turn(hang=True))
+    fake.script(Turn(text="fine"), Turn(hang=True), Turn(hang=True))
     provider = make_provider(nexus_home, cli_env(cli_home, fake.base_url))
+    first = await provider.complete(request("hello", workspace))
     started = time.monotonic()
     with pytest.raises(ClaudeCodeTimeout, match="did not finish within 3s"):
-        await provider.complete(request("hello", workspace, timeout_s=3))
+        await provider.complete(request("and now?", workspace, timeout_s=3))
     elapsed = time.monotonic() - started
     assert 3 <= elapsed < 15
     # the CLI was killed, not left behind
     assert [p for p in psutil.Process().children(recursive=True) if "claude" in p.name()] == []
+    # the killed call's session is not saved: the next turn resumes the last whole one
+    assert provider.sessions is not None
+    stored = provider.sessions.load("run_cc1", "code")
+    assert stored is not None and stored.chain == [first.provider_meta["session_id"]]
 
 
 @pytest.mark.parametrize(

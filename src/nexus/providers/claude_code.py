@@ -238,7 +238,10 @@ class ClaudeCodeProvider:
         cost = call_cost(
             result.get("total_cost_usd"), result.get("usage"), result.get("modelUsage"), previous
         )
-        saved = self._save(key, request, limits, cwd, outcome.session_id, result, previous, cost)
+        # a call that ended with a result message has its transcript written: it is the new
+        # link even when the result is an error; a killed CLI's may be cut, so it is not
+        session_id = outcome.session_id if outcome.result is not None else None
+        saved = self._save(key, request, limits, cwd, session_id, result, previous, cost)
         if error is not None:
             raise error
         usage = usage_from_result(result.get("usage"), cost)
