@@ -178,8 +178,15 @@ class EventTracer:
         assert event.step_key is not None
         key = (event.run_id, event.step_key)
         span = self._steps.pop(key, None)
-        if span is None:
-            return
+        if span is None:  # an instant step (gate, condition, transform) has no start event
+            duration = event.data.get("duration_s")
+            started = event.ts - float(duration) if isinstance(duration, (int, float)) else event.ts
+            span = self.tracer.start_span(
+                f"step {event.step_key}",
+                context=self._parent_context(*key),
+                start_time=_ns(started),
+                attributes=self._step_attributes(event),
+            )
         status = event.type.removeprefix("step.")
         span.set_attribute("nexus.status", status)
         span.set_attribute("nexus.cost_usd", round(self._step_cost.pop(key, 0.0), 8))
