@@ -25,10 +25,13 @@ __all__ = [
     "ClaudeCodeNotLoggedIn",
     "ClaudeCodeTimeout",
     "ClaudeCodeUnreachable",
+    "call_cost",
     "claude_config_dir",
     "cli_status",
     "error_from_result",
     "find_cli",
+    "login_source",
+    "sdk_installed",
     "usage_from_result",
 ]
 
