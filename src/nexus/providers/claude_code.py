@@ -228,8 +228,8 @@ class ClaudeCodeProvider:
         if resume and error is not None and error.details.get("session_missing"):
             notes["session_reset"] = f"transcript of {resume} not found; started afresh"
             log.warning("%s: %s", self._where(request), notes["session_reset"])
-            assert key is not None and self.sessions is not None
-            self.sessions.delete(*key)
+            if key is not None and self.sessions is not None:
+                self.sessions.delete(*key)
             session, resume = None, None
             outcome = await self._run(request, limits, cwd, None, on_delta)
             error = self._error(request, outcome, limits.timeout_s)
