@@ -120,7 +120,16 @@ class AgentHandler:
                 build_user_message(str(params["prompt"]), ctx.attempt, ctx.previous_error),
             ),
         ]
-        metadata: dict[str, Any] = {"task": task}
+        metadata: dict[str, Any] = {
+            "task": task,
+            "workspace": ctx.workspace,
+            "agent_limits": {
+                "max_turns": agent.limits.max_turns,
+                "budget_usd": agent.limits.budget_usd,
+                "timeout_s": ctx.timeout or agent.limits.timeout_s,
+                "session_timeout_s": agent.session_timeout_s,
+            },
+        }
         if ctx.inputs.get("_cassette_dirs"):
             metadata["cassette_dirs"] = list(ctx.inputs["_cassette_dirs"])
         config = LoopConfig(
