@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -260,3 +261,13 @@ async def test_missing_key_is_a_config_error_naming_the_variable(server: FakeSer
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         await provider.complete(request(Message.text("user", "hi")))
     assert server.requests == []
+
+
+def test_one_provider_serves_successive_event_loops(server: FakeServer) -> None:
+    """A CLI or worker may run several event loops; the SDK client belongs to one."""
+    server.default = Reply.json(wire.chat_completion("again"))
+    provider = provider_for(server)
+    for _ in range(3):
+        response = asyncio.run(provider.complete(request(Message.text("user", "hi"))))
+        assert response.message.text_content == "again"
+    assert len(server.requests) == 3

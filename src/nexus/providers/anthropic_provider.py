@@ -12,6 +12,7 @@ from the price table. SDK and transport errors become
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -59,13 +60,16 @@ class AnthropicProvider:
         self._api_key_env = api_key_env
         self._prices = prices
         self._client: anthropic.AsyncAnthropic | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def full_name(self) -> str:
         return f"{self.name}:{self.model}"
 
     def _sdk(self) -> anthropic.AsyncAnthropic:
-        if self._client is not None:
+        """The SDK client for the running event loop (its connections belong to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is loop:
             return self._client
         if not self._api_key:
             raise ConfigError(
@@ -78,6 +82,7 @@ class AnthropicProvider:
             timeout=self.timeout_s,
             max_retries=0,
         )
+        self._client_loop = loop
         return self._client
 
     async def aclose(self) -> None:

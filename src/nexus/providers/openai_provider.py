@@ -10,6 +10,7 @@ that name the provider, the endpoint and the status.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -65,13 +66,16 @@ class OpenAIProvider:
         self._prices = prices
         self.max_tokens_field = max_tokens_field
         self._client: openai.AsyncOpenAI | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def full_name(self) -> str:
         return f"{self.name}:{self.model}"
 
     def _sdk(self) -> openai.AsyncOpenAI:
-        if self._client is not None:
+        """The SDK client for the running event loop (its connections belong to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is loop:
             return self._client
         if not self._api_key:
             raise ConfigError(
@@ -84,6 +88,7 @@ class OpenAIProvider:
             timeout=self.timeout_s,
             max_retries=0,
         )
+        self._client_loop = loop
         return self._client
 
     async def aclose(self) -> None:
