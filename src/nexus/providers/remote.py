@@ -1,5 +1,8 @@
 """Remote providers configured from the environment: ``openai``, ``anthropic``, ``ollama``.
 
+:func:`register_remote_providers` adds them to a registry, with ``fallback:``
+chains (:mod:`nexus.providers.fallback`) and a check per provider for ``nexus doctor``.
+
 Each ``PREFIX:MODEL`` becomes a :class:`~nexus.providers.reliability.ReliableProvider`
 over one adapter per endpoint. Variables (read when a model is first used):
 
