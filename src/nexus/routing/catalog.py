@@ -82,7 +82,7 @@ class RouterConfig(BaseModel):
     ``strategy``: the bandit, ``ucb1`` or ``thompson``. ``reward_scale_usd``: the
     cost at which a verified success earns half the reward (reward = success ×
     scale / (scale + cost)); it is also the cost that scores 0.5 on the Cost node.
-    ``latency_scale_s``: the step duration that scores 0.5 on Speed.
+    ``latency_scale_s``: the time per model call that scores 0.5 on Speed.
     ``prior_strength``: how many outcomes the catalog priors count as.
     ``explore``: the UCB1 exploration coefficient. ``candidates``: the models
     ``router:auto`` may choose (default: every catalog model whose provider is
@@ -93,7 +93,7 @@ class RouterConfig(BaseModel):
 
     strategy: Strategy = "ucb1"
     reward_scale_usd: float = Field(0.10, gt=0)
-    latency_scale_s: float = Field(30.0, gt=0)
+    latency_scale_s: float = Field(10.0, gt=0)
     prior_strength: float = Field(2.0, gt=0)
     explore: float = Field(0.3, ge=0)
     candidates: tuple[str, ...] | None = None

@@ -69,8 +69,8 @@ def record_step_outcome(
 ) -> ArmStats | None:
     """Record the verified outcome of a routed step; None when the step was not routed.
 
-    Reads ``step_meta["route"]`` (``role``, ``task_type``, ``model``), ``cost_usd``,
-    ``latency_s`` (else ``duration_s``) and ``confidence``.
+    Reads ``step_meta["route"]`` (``role``, ``task_type``, ``model``, ``complexity``),
+    ``cost_usd``, ``latency_s`` (else ``duration_s``) and ``confidence``.
     """
     route = step_meta.get("route")
     if not isinstance(route, Mapping):
@@ -83,11 +83,15 @@ def record_step_outcome(
     confidence = step_meta.get("confidence")
     if not isinstance(confidence, (int, float)) or not 0.0 <= float(confidence) <= 1.0:
         confidence = None
+    complexity = route.get("complexity")
+    if not isinstance(complexity, (int, float)):
+        complexity = None
     return router.record_outcome(
         (str(role), str(task_type), str(model)),
         verified,
         max(cost, 0.0),
         max(latency, 0.0),
         confidence=None if confidence is None else float(confidence),
+        complexity=None if complexity is None else float(complexity),
         source=source,
     )

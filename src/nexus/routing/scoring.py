@@ -12,10 +12,11 @@ exploration bonus):
   ``p0 × (successes + k·p0) / (expected successes + k·p0)`` — so a model that
   did better than expected on easy tasks is raised on hard ones too, by the
   same ratio, and the prior counts as ``k`` = ``prior_strength`` outcomes.
-- **Speed**: ``L / (L + latency)`` where latency is the expected step duration
-  (catalog ``ttft_s`` and ``tokens_per_s`` over the step's expected calls and
-  tokens, calibrated by observed durations the same way) and ``L`` is
-  ``latency_scale_s``.
+- **Speed**: ``L / (L + t)`` where ``t`` is the expected time per model call:
+  the step's expected duration (catalog ``ttft_s`` and ``tokens_per_s`` over the
+  step's expected calls and tokens, calibrated by observed step durations the
+  same way) divided by its expected calls; ``L`` is ``latency_scale_s``. Per call,
+  so that a fast model scores the same on short and long tasks.
 - **Cost**: ``S / (S + cost)`` with the expected step cost (prices × expected
   tokens, calibrated by observed costs) and ``S`` = ``reward_scale_usd``.
 - **History**: the bandit's value of the arm (see :mod:`nexus.routing.bandits`):
@@ -200,7 +201,7 @@ def prior_row(spec: ModelSpec, features: TaskFeatures, mode: str, config: Router
     p0 = prior_success(spec, features)
     c0 = spec.cost_usd(tokens_in, tokens_out)
     l0 = spec.latency_s(calls, tokens_out)
-    speed = config.latency_scale_s / (config.latency_scale_s + l0)
+    speed = config.latency_scale_s / (config.latency_scale_s + l0 / calls)
     cost = config.reward_scale_usd / (config.reward_scale_usd + c0)
     conf = spec.confidence
     base = (
@@ -256,13 +257,16 @@ def static_scores(
             out.base.append(row[5])
             out.proven.append(False)
             continue
-        fit, p0, _speed0, _cost0, conf0, _base0, c0, l0, _total0, _reward0 = row
+        fit, p0, speed0, _cost0, conf0, _base0, c0, l0, _total0, _reward0 = row
         p = p0 * _ratio(arm.successes, arm.expected_successes, k * p0)
         p = 0.999 if p > 0.999 else p
         cost = _calibrated(c0, arm.cost_usd, arm.expected_cost_usd, k, arm.n)
         latency = _calibrated(l0, arm.latency_s, arm.expected_latency_s, k, arm.n)
         conf = (arm.confidence_sum + k * conf0) / (arm.confidence_n + k)
-        speed = latency_scale / (latency_scale + latency)
+        per_call = latency_scale * (1.0 / speed0 - 1.0)  # the prior's time per call
+        if l0 > 0.0:
+            per_call *= latency / l0
+        speed = latency_scale / (latency_scale + per_call)
         cost_score = cost_scale / (cost_scale + cost)
         out.p.append(p)
         out.cost.append(cost)

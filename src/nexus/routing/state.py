@@ -72,7 +72,7 @@ class RouterState:
             for statement in _SCHEMA:
                 self._db.execute(statement)
             self._check_version()
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"router state {self.path}: cannot be opened: {exc}") from exc
 
     def _check_version(self) -> None:
