@@ -26,16 +26,23 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from nexus.domain.messages import ModelRequest, ModelResponse
-from nexus.errors import ConfigError
+from nexus.errors import ConfigError, NexusError
 from nexus.providers.base import ModelProvider, StreamChunk
 from nexus.providers.pricing import PriceTable, default_price_table
 from nexus.routing.router import Decision, Router
 from nexus.routing.scoring import MODES
 
-__all__ = ["ROUTER_PREFIX", "RouterProvider", "provider_configured", "request_features_text"]
+__all__ = [
+    "ROUTER_PREFIX",
+    "RouterProvider",
+    "provider_configured",
+    "register_router",
+    "request_features_text",
+]
 
 ROUTER_PREFIX = "router"
 _CHARS_PER_TOKEN = 4
@@ -202,3 +209,29 @@ class RouterProvider:
                     "provider_meta": meta,
                 }
             )
+
+
+def register_router(registry: Any, home: str | Path | None = None) -> None:
+    """Register ``router:auto`` (and ``router:<mode>``) on ``registry``.
+
+    Every router model of the registry shares one :class:`Router`, opened on first
+    use from ``home`` (default ``NEXUS_HOME``): its catalog and what it learned.
+    """
+    shared: list[Router] = []
+
+    def router() -> Router:
+        if not shared:
+            shared.append(Router.open(home))
+        return shared[0]
+
+    def check() -> dict[str, Any]:
+        try:
+            provider = RouterProvider(registry, "auto", router=router)
+            names = provider.candidates()
+        except NexusError as exc:
+            return {"ok": False, "detail": exc.message}
+        return {"ok": True, "detail": f"router:auto chooses among {', '.join(names)}"}
+
+    registry.register(
+        ROUTER_PREFIX, lambda model: RouterProvider(registry, model, router=router), check=check
+    )
