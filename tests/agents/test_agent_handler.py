@@ -81,11 +81,14 @@ async def test_tool_loop_writes_files_and_reports(
         "implement",
         "corr1",
     )
-    assert first.metadata == {
+    assert {k: first.metadata[k] for k in ("task", "turn", "cassette_dirs")} == {
         "task": "Say hi",
         "turn": 1,
         "cassette_dirs": ["/plans/demo/cassettes"],
     }
+    assert first.metadata["workspace"] == str(workspace)
+    code = services.agents.get("code")
+    assert first.metadata["agent_limits"]["max_turns"] == code.limits.max_turns
     assert second.metadata["turn"] == 2
     tool_message = second.messages[-1]
     assert tool_message.role == "tool"
