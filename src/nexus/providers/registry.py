@@ -21,6 +21,8 @@ from nexus.settings import Settings
 __all__ = ["ModelRegistry", "ProviderCheck", "ProviderFactory", "default_registry"]
 
 ProviderFactory = Callable[[str], ModelProvider]
+#: names that stand for a full provider:model name
+ALIASES: dict[str, str] = {"auto": "router:auto"}
 #: a health check of a provider: ``{"ok": bool, "detail": str}``
 ProviderCheck = Callable[[], dict[str, Any]]
 
@@ -51,7 +53,9 @@ class ModelRegistry:
             del self._instances[name]
 
     def get(self, name: str) -> ModelProvider:
-        """The provider for ``provider:model``. Unknown provider → ConfigError naming the known."""
+        """The provider for ``provider:model`` (or an alias: ``auto`` is ``router:auto``).
+        Unknown provider → ConfigError naming the known."""
+        name = ALIASES.get(name, name)
         prefix, sep, model = name.partition(":")
         if not sep or not prefix:
             raise ConfigError(
@@ -99,7 +103,9 @@ class ModelRegistry:
 def default_registry(settings: Settings | None = None) -> ModelRegistry:
     """A registry with ``offline``, the remote providers ``openai``, ``anthropic``,
     ``ollama`` and ``fallback`` chains (configured from the environment, see
-    :mod:`nexus.providers.remote`), and ``claude_code`` (:mod:`nexus.providers.claude_code`).
+    :mod:`nexus.providers.remote`), ``claude_code`` (:mod:`nexus.providers.claude_code`),
+    and ``router:auto`` (alias ``auto``) that picks one of them per request
+    (:mod:`nexus.routing.provider`).
 
     The offline provider reads cassettes from ``NEXUS_CASSETTES`` (the
     ``cassettes`` setting when the settings object has one), the plan's
@@ -115,4 +121,7 @@ def default_registry(settings: Settings | None = None) -> ModelRegistry:
     )
     register_remote_providers(registry)
     register_claude_code(registry, settings)
+    from nexus.routing.provider import register_router  # the router wraps this registry
+
+    register_router(registry, settings.home if settings is not None else None)
     return registry
