@@ -185,3 +185,22 @@ async def test_streaming_carries_the_route_on_the_last_chunk(keys: None, shipped
     route = final.provider_meta["route"]
     assert final.model == route["model"]
     assert final.usage is not None and final.usage.cost_usd > 0
+
+
+async def test_the_default_registry_knows_router_auto_and_its_alias(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nexus.providers.registry import default_registry
+
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    registry = default_registry()
+    provider = registry.get("auto")
+    assert provider is registry.get("router:auto")
+    assert isinstance(provider, RouterProvider)
+    # no keys in the test environment: only the offline replay model is left
+    assert registry.describe()["router"] == {
+        "ok": True,
+        "detail": "router:auto chooses among offline:replay",
+    }
