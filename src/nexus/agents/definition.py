@@ -99,6 +99,8 @@ class AgentDefinition(BaseModel):
     capabilities: tuple[str, ...] = ()
     tools: tuple[str, ...] = ()
     model: str | None = None
+    #: models tried in order when the model fails for good (rate limits, outages, credit)
+    fallbacks: tuple[str, ...] = ()
     priority_mode: PriorityMode = "balance"
     limits: AgentLimits = Field(default_factory=AgentLimits)
     session_timeout_s: float = Field(3600.0, gt=0)
@@ -121,6 +123,20 @@ class AgentDefinition(BaseModel):
         if model is not None and ":" not in model:
             raise ValueError(f"model '{model}' must be written as provider:model")
         return model
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _fallback_names(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [m for m in models if ":" not in m or "," in m]
+        if bad:
+            raise ValueError(f"fallbacks must be provider:model names: {', '.join(bad)}")
+        return models
+
+    def model_chain(self, model: str) -> str:
+        """``model`` with this agent's fallbacks: a ``fallback:`` chain name when it has any."""
+        if not self.fallbacks or model.startswith("fallback:"):
+            return model
+        return "fallback:" + ",".join([model, *self.fallbacks])
 
     @field_validator("system_prompt")
     @classmethod

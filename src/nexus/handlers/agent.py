@@ -40,6 +40,7 @@ from nexus.agents.tools import Toolbox, ToolContext
 from nexus.domain.messages import Message, ModelResponse
 from nexus.errors import ConfigError, StepError, StepTimeout
 from nexus.handlers.base import StepContext, StepResult
+from nexus.routing.feedback import learn_from_step, step_route
 
 __all__ = ["DEFAULT_MAX_TURNS", "AgentHandler"]
 
@@ -93,8 +94,10 @@ class AgentHandler:
         agents: AgentRegistry = services.agents
         agent = agents.get(str(params["agent"]))
         tools = self._tools(agent, params.get("tools"), ctx.step_key)
-        model = params.get("model") or agent.model or services.settings.default_model
-        provider = services.models.get(model)
+        model = agent.model_chain(
+            params.get("model") or agent.model or services.settings.default_model
+        )
+        provider = routable = services.models.get(model)
         if services.budgets is not None:
             provider = await services.budgets.guard(provider, ctx, agent)
         task = ctx.inputs.get("task")
@@ -122,6 +125,8 @@ class AgentHandler:
         ]
         metadata: dict[str, Any] = {
             "task": task,
+            "role": agent.role,
+            "priority_mode": agent.priority_mode,
             "workspace": ctx.workspace,
             "agent_limits": {
                 "max_turns": agent.limits.max_turns,
@@ -213,6 +218,13 @@ class AgentHandler:
             output["review"] = meta["review"] = review.to_dict()
             meta["usage"] = result.usage.add(review.usage).model_dump(mode="json")
             meta["cost_usd"] = round(result.cost_usd + review.cost_usd, 8)
+        route = step_route(routable, ctx.run_id, ctx.step_key, agent.id)
+        if route is not None:
+            # the router chose the model: show which and why, and learn from a verification
+            meta.update(model=route["model"], requested_model=model, route=route)
+            meta["route_reason"] = route["reason"]
+            learn_from_step(routable, meta, output, latency)
+        if review is not None:
             if rejected:
                 raise review.rejection(ctx.step_key)
         return StepResult(output=output, meta=meta)
