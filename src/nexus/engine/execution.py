@@ -181,6 +181,8 @@ class RunExecution:
                     local[key] = _PARKED
                     parked = True
                 ready = [k for k in ready if k not in blocked]
+                if blocked and not ready:
+                    continue  # what needs a blocked step is blocked too: look again
                 if not running and len(ready) == 1:
                     key = ready[0]  # fast path: a chain needs no task
                     del pending[key]
