@@ -8,6 +8,7 @@ type, model, …) and its cost in ``step.meta["cost_usd"]``. Once something has
 - ``tests`` (the agent's last ``run_tests``) or the output itself with ``passed``
   / ``failed`` / ``errors`` counts: success when at least one test ran and none
   failed or errored;
+- ``review`` (the review a low-confidence step gets): its ``verdict``;
 - ``valid`` (the ``validate`` handler): that boolean;
 - ``verdict``: ``pass``/``passed``/``approved``/``accept``/``ok`` or
   ``fail``/``failed``/``rejected``/``reject``.
@@ -21,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from nexus.routing.provider import RouterProvider
 from nexus.routing.router import Router
 from nexus.routing.scoring import ArmStats
 
-__all__ = ["record_step_outcome", "verified_outcome"]
+__all__ = ["learn_from_step", "record_step_outcome", "step_route", "verified_outcome"]
 
 _PASS = frozenset({"pass", "passed", "approved", "approve", "accept", "accepted", "ok", "green"})
 _FAIL = frozenset({"fail", "failed", "rejected", "reject", "red", "blocked"})
@@ -51,10 +53,16 @@ def verified_outcome(output: Any) -> bool | None:
         return _tests_verdict(tests)
     if "failed" in output and "passed" in output:
         return _tests_verdict(output)
+    review = output.get("review")
+    if isinstance(review, Mapping):
+        return _word_verdict(review.get("verdict"))
     valid = output.get("valid")
     if isinstance(valid, bool):
         return valid
-    verdict = output.get("verdict")
+    return _word_verdict(output.get("verdict"))
+
+
+def _word_verdict(verdict: Any) -> bool | None:
     if isinstance(verdict, str):
         word = verdict.strip().lower()
         if word in _PASS:
@@ -94,4 +102,31 @@ def record_step_outcome(
         confidence=None if confidence is None else float(confidence),
         complexity=None if complexity is None else float(complexity),
         source=source,
+    )
+
+
+def step_route(provider: Any, run_id: str, step_key: str, agent_id: str) -> dict[str, Any] | None:
+    """The route of an agent step (``Decision.route_meta()``) when ``provider`` is the router
+    and routed that step; None otherwise."""
+    if not isinstance(provider, RouterProvider):
+        return None
+    decision = provider.step_decision(run_id, step_key, agent_id)
+    return None if decision is None else decision.route_meta()
+
+
+def learn_from_step(
+    provider: Any, step_meta: Mapping[str, Any], output: Any, latency_s: float
+) -> ArmStats | None:
+    """Record a routed step's outcome when its output carries a verification.
+
+    ``provider`` is the step's model provider (the router, or nothing happens),
+    ``step_meta`` the step's meta with its ``route``. Returns the arm's new sums.
+    """
+    if not isinstance(provider, RouterProvider):
+        return None
+    verified = verified_outcome(output)
+    if verified is None:
+        return None
+    return record_step_outcome(
+        provider.router, {**step_meta, "latency_s": latency_s}, verified, source="agent step"
     )

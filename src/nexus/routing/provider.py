@@ -168,6 +168,10 @@ class RouterProvider:
             self._sticky[sticky_key] = decision
         return decision
 
+    def step_decision(self, run_id: str, step_key: str, agent_id: str) -> Decision | None:
+        """The decision this provider made for an agent step, if it routed that step."""
+        return self._sticky.get((run_id, step_key, agent_id))
+
     def _routed(self, request: ModelRequest) -> tuple[Decision, ModelProvider, ModelRequest]:
         decision = self.decide(request)
         provider: ModelProvider = self.registry.get(decision.model)
