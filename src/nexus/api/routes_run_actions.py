@@ -7,17 +7,24 @@ claim loop of any server sharing the store picks it up.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
 from fastapi import APIRouter, Body, status
 
 from nexus.api.deps import Executor, Nx, Operator, Viewer, load_run
 from nexus.api.errors import COMMON_RESPONSES
 from nexus.api.schemas import AnswerIn, CheckpointIn, CheckpointOut, ForkIn, RunOut
-from nexus.domain.runs import Checkpoint, RunStatus
+from nexus.domain.runs import Checkpoint, RunStatus, StepStatus
 from nexus.errors import InvalidStateError, NotFoundError
+from nexus.runtime import Nexus
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["runs"], responses=COMMON_RESPONSES)
+
+_PARKING_WAIT_S = 5.0
 
 
 def _checkpoint_out(cp: Checkpoint) -> CheckpointOut:
@@ -63,11 +70,29 @@ async def answer_step(
     run_id: str, body: AnswerIn, nx: Nx, executor: Executor, principal: Operator
 ) -> RunOut:
     await load_run(nx, principal, run_id)
-    await nx.answer(run_id, body.step, body.value)
+    await _answer(nx, run_id, body.step, body.value)
     steps = await nx.store.get_steps(run_id)
     if not any(s.status.value == "waiting_input" for s in steps):
         await executor.take(run_id)
     return RunOut.of(await nx.get_run(run_id))
+
+
+async def _answer(nx: Nexus, run_id: str, step: str, value: Any) -> None:
+    """Record the answer. The engine announces a parked run (``run.waiting_input``) just
+    before it stores the new status; an answer sent in that moment waits for it."""
+    deadline = time.monotonic() + _PARKING_WAIT_S
+    while True:
+        try:
+            await nx.answer(run_id, step, value)
+            return
+        except InvalidStateError:
+            run = await nx.get_run(run_id)
+            if run.status != RunStatus.RUNNING or time.monotonic() > deadline:
+                raise
+            steps = await nx.store.get_steps(run_id)
+            if not any(s.step_key == step and s.status == StepStatus.WAITING_INPUT for s in steps):
+                raise
+            await asyncio.sleep(0.02)
 
 
 @router.post(
