@@ -224,9 +224,8 @@ class AgentHandler:
             meta.update(model=route["model"], requested_model=model, route=route)
             meta["route_reason"] = route["reason"]
             learn_from_step(routable, meta, output, latency)
-        if review is not None:
-            if rejected:
-                raise review.rejection(ctx.step_key)
+        if review is not None and rejected:
+            raise review.rejection(ctx.step_key)
         return StepResult(output=output, meta=meta)
 
     @staticmethod
