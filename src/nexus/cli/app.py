@@ -15,7 +15,7 @@ import typer
 from rich.text import Text
 
 import nexus
-from nexus.cli import plans, runs, serve_cmd, tenancy_cmd
+from nexus.cli import plans, router_cmd, runs, serve_cmd, tenancy_cmd
 from nexus.cli._args import is_plan_reference, parse_assignments, plan_path
 from nexus.cli._drive import drive_run
 from nexus.cli._session import ExitCode, handle_errors, out_console, print_json, run_with_nexus
@@ -35,6 +35,7 @@ app = typer.Typer(
 )
 app.add_typer(runs.app, name="runs")
 app.add_typer(plans.app, name="plan")
+app.add_typer(router_cmd.app, name="router")
 app.command("serve")(serve_cmd.serve)
 app.add_typer(tenancy_cmd.tenants_app, name="tenants")
 app.add_typer(tenancy_cmd.keys_app, name="keys")
