@@ -46,6 +46,24 @@ def test_a_fallback_chain_is_estimated_at_its_dearest_member() -> None:
     assert chain.usd == pytest.approx(dear.usd)
 
 
+class ChoosingModel(FunctionModel):
+    """A provider that picks among models, as router:auto does."""
+
+    name = "router"
+
+    def candidates(self) -> tuple[str, ...]:
+        return ("openai:gpt-4o-mini", "anthropic:claude-sonnet-4-5")
+
+
+def test_a_choosing_provider_is_estimated_at_its_dearest_candidate() -> None:
+    routed = BudgetedProvider(ChoosingModel(lambda r: "ok"), BudgetLedger(), ())
+    direct = BudgetedProvider(FunctionModel(lambda r: "ok"), BudgetLedger(), ())
+    dearest = direct.estimate(request("anthropic:claude-sonnet-4-5"))
+    assert dearest.usd > 0
+    assert routed.estimate(request("router:auto")).usd == pytest.approx(dearest.usd)
+    assert direct.estimate(request("router:auto")).usd == 0.0  # unknown and no candidates
+
+
 async def test_many_concurrent_calls_never_spend_more_than_the_budget() -> None:
     limit = 0.01
     ledger = BudgetLedger()

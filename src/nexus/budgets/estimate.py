@@ -4,8 +4,11 @@ Before: input tokens ≈ characters / 4 of everything sent (messages, tool calls
 and results, tool schemas) plus 4 per message, and an image counts as
 :data:`IMAGE_TOKENS`; output tokens = the request's ``max_tokens``, else the
 policy's default allowance. Both are priced at the model's input and output
-prices (for a ``fallback:A,B,…`` chain, the dearest member's) and multiplied by
-the policy's margin. After: the provider's own ``usage.cost_usd`` when it
+prices and multiplied by the policy's margin. A model the price table does not
+know is priced as the dearest of the models it may turn into: the members of a
+``fallback:A,B,…`` chain, or the candidates of a provider that chooses among
+models (``router:auto``: its ``candidates()``); else it is priced at $0 and
+only token budgets bound it. After: the provider's own ``usage.cost_usd`` when it
 reports one, else the usage priced by the model that answered (else the model
 asked for); every token kind counts.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from nexus.domain.messages import ImagePart, ModelRequest, TextPart, ToolCall, ToolResult, Usage
@@ -59,15 +63,22 @@ def input_chars(request: ModelRequest) -> tuple[int, int]:
     return chars, images
 
 
-def _price(prices: PriceTable, model: str) -> ModelPrice | None:
-    provider, _, rest = model.partition(":")
-    if provider != "fallback":
-        return prices.price_of(model)
-    found = [prices.price_of(name.strip()) for name in rest.split(",") if name.strip()]
+def _dearest(prices: PriceTable, models: Iterable[str]) -> ModelPrice | None:
+    found = [prices.price_of(name.strip()) for name in models if name.strip()]
     known = [p for p in found if p is not None]
     if not known:
         return None
     return ModelPrice(input=max(p.input for p in known), output=max(p.output for p in known))
+
+
+def _price(prices: PriceTable, model: str, candidates: Sequence[str]) -> ModelPrice | None:
+    provider, _, rest = model.partition(":")
+    if provider == "fallback":
+        return _dearest(prices, rest.split(","))
+    found = prices.price_of(model)
+    if found is None and candidates:
+        return _dearest(prices, candidates)
+    return found
 
 
 def estimate_call(
@@ -76,12 +87,14 @@ def estimate_call(
     *,
     default_output_tokens: int,
     margin: float = 1.0,
+    candidates: Sequence[str] = (),
 ) -> CallEstimate:
-    """The estimate of ``request`` (see the module docstring)."""
+    """The estimate of ``request`` (see the module docstring); ``candidates``: the models
+    an unpriced model name may turn into."""
     chars, images = input_chars(request)
     tokens_in = math.ceil(chars / 4) + _PER_MESSAGE * len(request.messages) + images * IMAGE_TOKENS
     tokens_out = request.max_tokens or default_output_tokens
-    price = _price(prices, request.model)
+    price = _price(prices, request.model, candidates)
     usd = 0.0
     if price is not None:
         usd = (tokens_in * price.input + tokens_out * price.output) / _PER_TOKEN

@@ -32,6 +32,7 @@ from nexus.budgets.estimate import CallEstimate, actual_cost, estimate_call
 from nexus.budgets.ledger import BudgetExceeded, BudgetLedger, Reservation
 from nexus.budgets.policy import DEFAULT_OUTPUT_TOKENS, Scope
 from nexus.domain.messages import ModelRequest, ModelResponse, Usage
+from nexus.errors import NexusError
 from nexus.providers.base import ModelProvider, StreamChunk
 from nexus.providers.pricing import PriceTable, default_price_table
 
@@ -71,7 +72,18 @@ class BudgetedProvider:
             self.prices,
             default_output_tokens=self.default_output_tokens,
             margin=self.margin,
+            candidates=self._candidates(),
         )
+
+    def _candidates(self) -> tuple[str, ...]:
+        """The models a choosing provider (a router) may call: its ``candidates()``."""
+        choose = getattr(self.inner, "candidates", None)
+        if not callable(choose):
+            return ()
+        try:
+            return tuple(str(name) for name in choose())
+        except NexusError:  # no candidates: the call itself will say so
+            return ()
 
     def _reserve(self, request: ModelRequest) -> tuple[Reservation, CallEstimate]:
         estimate = self.estimate(request)
