@@ -138,8 +138,27 @@ def run_detail(
         message = run.error.get("message") or json.dumps(jsonable(run.error))
         info.add_row("error", Text(one_line(str(message), 200), style="red"))
     parts: list[RenderableType] = [info, Text(""), steps_table(steps, actors)]
+    parts.extend(route_lines(steps))
     parts.extend(alert_lines(alerts))
     return Group(*parts)
+
+
+def route_lines(steps: Sequence[StepRecord]) -> list[Text]:
+    """A ``routing`` heading and, per routed step, the model the router chose and why."""
+    routed = [s for s in steps if s.meta.get("route_reason")]
+    if not routed:
+        return []
+    lines = [Text("routing", style="bold")]
+    for step in routed:
+        lines.append(
+            Text.assemble(
+                ("  ", ""),
+                (step.step_key, "dim"),
+                f"  {step.meta.get('model') or '?'}: ",
+                one_line(str(step.meta["route_reason"]), 300),
+            )
+        )
+    return lines
 
 
 def alert_lines(alerts: Sequence[Mapping[str, Any]]) -> list[Text]:
