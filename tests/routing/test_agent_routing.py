@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from nexus.agents.registry import AgentRegistry
+from nexus.cli.render import route_lines
 from nexus.domain.messages import ModelRequest, ModelResponse
 from nexus.domain.runs import StepRecord, StepStatus
 from nexus.engine.summary import step_row
@@ -102,17 +103,19 @@ async def test_routed_step_shows_model_and_reason_and_learns(
     )
 
     # what `nexus runs show` and the run summary read
-    row = step_row(
-        StepRecord(
-            run_id="run1",
-            step_key="implement",
-            kind="agent",
-            status=StepStatus.SUCCEEDED,
-            output=result.output,
-            meta=meta,
-        )
+    record = StepRecord(
+        run_id="run1",
+        step_key="implement",
+        kind="agent",
+        status=StepStatus.SUCCEEDED,
+        output=result.output,
+        meta=meta,
     )
+    row = step_row(record)
     assert (row["model"], row["route_reason"]) == (route["model"], route["reason"])
+    lines = [line.plain for line in route_lines([record, StepRecord("run1", "lint", "tool")])]
+    assert lines[0] == "routing" and len(lines) == 2
+    assert lines[1].startswith(f"  implement  {route['model']}: {route['reason'][:100]}")
 
 
 async def test_unverified_steps_teach_nothing(
