@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -43,11 +44,18 @@ CONFIGS: dict[str, dict[str, tuple[str, ...]]] = {
         "W3": ("memory", "sqlite"),
         "W4": ("sqlite", "memory", "null"),
     },
-    # the first word says sync or async invocation; "sqlite": the SQLite checkpointer
+    # the first word says sync or async invocation; "sqlite": the SQLite checkpointer,
+    # "-normal": its connection at synchronous=NORMAL (the Nexus store's durability level)
     "langgraph": {
         "W1": ("sync", "async"),
-        "W2": ("sync-sqlite", "async-sqlite", "async-sqlite-default-durability"),
-        "W3": ("sync", "sync-sqlite", "async-sqlite"),
+        "W2": (
+            "sync-sqlite",
+            "async-sqlite",
+            "sync-sqlite-normal",
+            "async-sqlite-normal",
+            "async-sqlite-default-durability",
+        ),
+        "W3": ("sync", "sync-sqlite", "async-sqlite", "sync-sqlite-normal"),
         "W4": ("async", "async-sqlite"),
     },
     "floor": {"W2": ("full", "normal"), "W4": ("memory",)},
@@ -176,8 +184,12 @@ def fresh_db_path(directory: str | None, name: str) -> Path:
 
 
 def remove_db(path: Path) -> None:
+    """Delete an SQLite file and its companions (and the temp dir :func:`fresh_db_path` made)."""
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
+    if path.parent.name.startswith("nexus-bench-"):
+        with contextlib.suppress(OSError):  # not empty: someone else's files, keep it
+            path.parent.rmdir()
 
 
 def worker_args(framework: str, description: str, *, profile: bool = False) -> argparse.Namespace:

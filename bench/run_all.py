@@ -10,6 +10,7 @@ Usage::
     python bench/run_all.py                 # everything, 3 repeats
     python bench/run_all.py --only W2,W4    # some workloads
     python bench/run_all.py --quick         # a tenth of the runs, 1 repeat
+    python bench/run_all.py --from-json bench/results/latest.json   # report again
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="nexus, langgraph or floor (repeatable; default all)",
     )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument(
+        "--from-json", type=Path, help="measure nothing: print the report of a saved results file"
+    )
     args = parser.parse_args(argv)
     only = {w.strip().upper() for item in args.only for w in item.split(",") if w.strip()}
     unknown = only - set(WORKLOAD_ORDER)
@@ -152,8 +156,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def measure_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every selected job, ``args.repeat`` times, round robin; results and failures."""
     jobs = [
         j
         for j in _jobs()
@@ -165,16 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.runs)
         return max(1, DEFAULT_RUNS[workload] // 10) if args.quick else DEFAULT_RUNS[workload]
 
-    info = machine()
-    print(
-        f"# {info['nproc']} × {info['cpu']}, Python {info['python']}, "
-        f"langgraph {info['versions']['langgraph']}",
-        flush=True,
-    )
-    load_before = os.getloadavg()
     results: list[dict[str, Any]] = []
     failures: list[str] = []
-    started = time.time()
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as directory:
         for repeat in range(1, args.repeat + 1):
             for job in jobs:
@@ -191,11 +187,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"{label}: {result['runs_per_s']:,.0f} runs/s, wall {result['wall_s']:.2f} s",
                     flush=True,
                 )
+    return results, failures
+
+
+def report(results: list[dict[str, Any]], failures: list[str]) -> dict[str, Any]:
+    """Print the table, the ratios and the targets; return them for the JSON file."""
     summaries = summarize(results)
     print()
     print(table(summaries))
     print()
-    print("Ratios (medians, this command):")
+    print("Ratios (paired within each repeat, median over the repeats):")
     ratio_list = ratios(summaries)
     for r in ratio_list:
         print("  " + r.line())
@@ -206,7 +207,30 @@ def main(argv: list[str] | None = None) -> int:
         print("  " + t.line())
     for failure in failures:
         print("FAILED: " + failure)
-    report = {
+    return {
+        "summary": [s.to_dict() for s in summaries],
+        "ratios": [{"workload": r.workload, "what": r.what, "value": r.value} for r in ratio_list],
+        "targets": [{"name": t.name, "met": t.met, "figure": t.figure} for t in target_list],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.from_json is not None:  # report again on measurements already made
+        saved = json.loads(args.from_json.read_text())
+        print(f"# {saved['command']} — {saved['machine']['cpu']}")
+        report(saved["results"], saved["failures"])
+        return 0
+    info = machine()
+    print(
+        f"# {info['nproc']} × {info['cpu']}, Python {info['python']}, "
+        f"langgraph {info['versions']['langgraph']}",
+        flush=True,
+    )
+    load_before = os.getloadavg()
+    started = time.time()
+    results, failures = measure_all(args)
+    data = {
         "command": " ".join(["bench/run_all.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": info,
         "started": started,
@@ -215,13 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "quick": args.quick,
         "results": results,
-        "summary": [s.to_dict() for s in summaries],
-        "ratios": [{"workload": r.workload, "what": r.what, "value": r.value} for r in ratio_list],
-        "targets": [{"name": t.name, "met": t.met, "figure": t.figure} for t in target_list],
+        **report(results, failures),
         "failures": failures,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    args.json.write_text(json.dumps(data, indent=2) + "\n")
     print(f"\nResults written to {args.json}")
     return 1 if failures else 0
 

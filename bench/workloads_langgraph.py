@@ -5,7 +5,11 @@ with a prompt built from the previous node's reply and appends its reply to the
 state (``replies``, an ``operator.add`` channel, LangGraph's usual way of
 passing state). Durable configurations use the SQLite checkpointers with
 ``durability="sync"``: a step's checkpoint is written before the next step
-starts, which is what W2 asks for. ``--config`` picks one of ``_common.CONFIGS["langgraph"]``.
+starts, which is what W2 asks for. They run with SQLite's default
+``synchronous=FULL`` (an fsync per commit: durable against a power cut) and,
+in the ``-normal`` configurations, with ``synchronous=NORMAL``, the level of
+the Nexus SQLite store (durable against a killed process). ``--config`` picks
+one of ``_common.CONFIGS["langgraph"]``.
 
 Usage: ``python bench/workloads_langgraph.py W2 --config async-sqlite [--runs N] [--dir D]``
 """
@@ -162,12 +166,16 @@ def measure(workload: str, config: str, runs: int, directory: str | None) -> Mea
     build = fan_out_graph if workload == "W3" else pipeline_graph
     graph = build(model, is_async=is_async)
     durability: Durability = "async" if config.endswith("default-durability") else "sync"
+    synchronous = "NORMAL" if config.endswith("-normal") else "FULL"
     path = fresh_db_path(directory, f"langgraph-{workload}-{config}") if durable else None
-    label = f"LangGraph {config}" + (f" durability={durability}" if durable else "")
+    label = "LangGraph " + ("async" if is_async else "sync")
+    if durable:
+        saver = "AsyncSqliteSaver" if is_async else "SqliteSaver"
+        label += f" + {saver} (durability={durability}, synchronous={synchronous})"
     if is_async:
-        wall = asyncio.run(_measure_async(workload, graph, runs, path, durability))
+        wall = asyncio.run(_measure_async(workload, graph, runs, path, durability, synchronous))
     else:
-        wall = _measure_sync(workload, graph, runs, path)
+        wall = _measure_sync(workload, graph, runs, path, synchronous)
     size = sqlite_bytes(path) if path is not None else None
     if path is not None:
         remove_db(path)
@@ -185,12 +193,15 @@ def measure(workload: str, config: str, runs: int, directory: str | None) -> Mea
     )
 
 
-def _measure_sync(workload: str, graph: StateGraph[Any], runs: int, path: Path | None) -> float:
+def _measure_sync(
+    workload: str, graph: StateGraph[Any], runs: int, path: Path | None, synchronous: str
+) -> float:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     conn = sqlite3.connect(path, check_same_thread=False) if path is not None else None
     saver = SqliteSaver(conn) if conn is not None else None
-    if saver is not None:
+    if conn is not None and saver is not None:
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         saver.setup()
     app = graph.compile(checkpointer=saver)
     durability: Durability | None = "sync" if saver is not None else None
@@ -206,14 +217,20 @@ def _measure_sync(workload: str, graph: StateGraph[Any], runs: int, path: Path |
 
 
 async def _measure_async(
-    workload: str, graph: StateGraph[Any], runs: int, path: Path | None, durability: Durability
+    workload: str,
+    graph: StateGraph[Any],
+    runs: int,
+    path: Path | None,
+    durability: Durability,
+    synchronous: str,
 ) -> float:
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     conn = await aiosqlite.connect(path) if path is not None else None
     saver = AsyncSqliteSaver(conn) if conn is not None else None
-    if saver is not None:
+    if conn is not None and saver is not None:
+        await conn.execute(f"PRAGMA synchronous={synchronous}")
         await saver.setup()
     app = graph.compile(checkpointer=saver)
     mode = durability if saver is not None else None
