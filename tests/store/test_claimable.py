@@ -33,10 +33,10 @@ async def test_only_created_and_running_runs_without_a_live_lease(store: RunStor
 
 async def test_an_expired_lease_makes_the_run_claimable_again(store: RunStore) -> None:
     await _runs(store)
-    assert await store.claim_run("new", "worker-a", 0.05) is None
+    assert await store.claim_run("new", "worker-a", 0.5) is None
     assert await store.claim_run("busy", "worker-a", 30) is None
     assert await store.list_claimable() == []
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.6)
     assert await store.list_claimable() == ["new"]
 
 
