@@ -32,7 +32,7 @@ async def test_a_live_lease_is_respected_and_an_expired_one_taken_over(
     api: Api, elsewhere: Nexus
 ) -> None:
     run = await elsewhere.start_run(parse_plan(echo_plan()), {})
-    assert await elsewhere.store.claim_run(run.run_id, "otherhost:4242:abc", 1.0) is None
+    assert await elsewhere.store.claim_run(run.run_id, "otherhost:4242:abc", 2.0) is None
     await asyncio.sleep(0.5)  # two claim rounds: the lease is live, nobody touches the run
     assert (await api.client.get(f"/api/runs/{run.run_id}")).json()["status"] == "created"
     final = await api.wait_status(run.run_id)
