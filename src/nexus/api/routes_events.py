@@ -61,6 +61,11 @@ async def with_keepalive(source: AsyncIterator[T], interval: float) -> AsyncIter
             await queue.put(_DONE)
         except Exception as exc:
             await queue.put(exc)
+        finally:  # also when cancelled while waiting to hand an item over
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
 
     task = asyncio.create_task(pump())
     try:
