@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -67,6 +68,7 @@ def _stored(server: LiveServer, run_id: str) -> list[int]:
 
 
 def test_sse_reconnect_with_last_event_id_misses_nothing(server: LiveServer) -> None:
+    listeners = len(server.nx.engine.bus._listeners)
     run_id = _create(server, PLAN)
     url = f"{server.url}/api/runs/{run_id}/stream"
     first: list[dict[str, Any]] = []
@@ -93,6 +95,10 @@ def test_sse_reconnect_with_last_event_id_misses_nothing(server: LiveServer) -> 
     # a client that reconnects after the end gets only the end
     with httpx.stream("GET", url, headers={"Last-Event-ID": str(seqs[-1])}, timeout=10) as r:
         assert [e["event"] for e in _sse(r.iter_lines())] == ["end"]
+    deadline = time.monotonic() + 5  # every stream let go of the event bus
+    while len(server.nx.engine.bus._listeners) != listeners:
+        assert time.monotonic() < deadline, "a stream kept its bus subscription"
+        time.sleep(0.05)
 
 
 async def test_websocket_resumes_after_seq(server: LiveServer) -> None:
