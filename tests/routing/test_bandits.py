@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
 from nexus.routing import Router, TaskFeatures
-from nexus.routing.bandits import UCB1, Thompson, cost_factor, reward
+from nexus.routing.bandits import UCB1, Bandit, Thompson, cost_factor, reward
 from nexus.routing.catalog import Catalog
-from nexus.routing.scoring import ArmStats
 
 from .conftest import entry
 
@@ -39,18 +39,18 @@ def test_reward_is_verified_success_per_dollar() -> None:
 
 def test_ucb1_bonus_shrinks_with_outcomes() -> None:
     bandit = UCB1(explore=0.5)
-    tried = ArmStats(n=50, successes=40)
-    values = bandit.values([0.8, 0.8], [0.0, 0.0], [tried, None], 2.0, 0.1)
+    counts = [50 + 2.0, 0 + 2.0]  # outcomes plus the prior's weight
+    values = bandit.values([0.8, 0.8], [0.0, 0.0], counts, 0.1)
     assert values[1] > values[0]  # same mean, the untried arm gets the larger bonus
-    assert values[0] == pytest.approx(0.8 + 0.5 * (2 * __import__("math").log(54) / 52) ** 0.5)
+    assert values[0] == pytest.approx(0.8 + 0.5 * math.sqrt(2 * math.log(54) / 52))
+    assert Bandit().bonuses(counts) == [0.0, 0.0]
 
 
 def test_thompson_draws_spread_with_uncertainty() -> None:
     bandit = Thompson(pool_size=64)
     rng = random.Random(1)
     normals = [bandit.normals(rng), bandit.normals(rng)]
-    certain = ArmStats(n=1000, successes=700)
-    columns = bandit.draws([0.7, 0.7], [0.0, 0.0], [certain, None], 2.0, 0.1, normals)
+    columns = bandit.draws([0.7, 0.7], [0.0, 0.0], [1002.0, 2.0], 0.1, normals)
     spread = [max(c) - min(c) for c in columns]
     assert spread[1] > 5 * spread[0]
     assert all(0.0 <= v <= 1.0 for c in columns for v in c)

@@ -29,8 +29,6 @@ import math
 import random
 from collections.abc import Sequence
 
-from nexus.routing.scoring import ArmStats
-
 __all__ = ["THOMPSON_POOL", "UCB1", "Bandit", "Thompson", "cost_factor", "reward"]
 
 #: How many joint posterior samples a Thompson pool holds per (role, task type).
@@ -49,55 +47,48 @@ def cost_factor(cost_usd: float, scale_usd: float) -> float:
     return scale_usd / (scale_usd + max(0.0, cost_usd))
 
 
-def _counts(arms: Sequence[ArmStats | None], prior_strength: float) -> list[float]:
-    return [(0.0 if arm is None else arm.n) + prior_strength for arm in arms]
-
-
 class Bandit:
-    """The History node's values for a set of candidates (expected rewards by default)."""
+    """The History node's exploration: none (the expected reward alone)."""
 
     name = "expected"
+
+    def bonuses(self, counts: Sequence[float]) -> list[float]:
+        """Per candidate, what exploration adds to its expected reward."""
+        return [0.0] * len(counts)
 
     def values(
         self,
         p: Sequence[float],
         cost: Sequence[float],
-        arms: Sequence[ArmStats | None],
-        prior_strength: float,
+        counts: Sequence[float],
         scale_usd: float,
     ) -> list[float]:
-        """The History value of each candidate: expected reward (plus exploration)."""
-        return [pi * cost_factor(ci, scale_usd) for pi, ci in zip(p, cost, strict=True)]
+        """The History value of each candidate: expected reward plus its bonus."""
+        return [
+            pi * cost_factor(ci, scale_usd) + bonus
+            for pi, ci, bonus in zip(p, cost, self.bonuses(counts), strict=True)
+        ]
 
 
 class UCB1(Bandit):
-    """Expected reward plus ``explore × sqrt(2 ln N / n)``."""
+    """Expected reward plus ``explore × sqrt(2 ln N / n)``; ``counts`` hold each arm's
+    outcomes plus its prior weight, ``N`` is their sum."""
 
     name = "ucb1"
 
     def __init__(self, explore: float = 0.3) -> None:
         self.explore = explore
 
-    def values(
-        self,
-        p: Sequence[float],
-        cost: Sequence[float],
-        arms: Sequence[ArmStats | None],
-        prior_strength: float,
-        scale_usd: float,
-    ) -> list[float]:
-        counts = _counts(arms, prior_strength)
+    def bonuses(self, counts: Sequence[float]) -> list[float]:
         log_total = 2.0 * math.log(max(sum(counts), 1.0))
         explore = self.explore
-        return [
-            pi * cost_factor(ci, scale_usd) + explore * math.sqrt(log_total / ni)
-            for pi, ci, ni in zip(p, cost, counts, strict=True)
-        ]
+        return [explore * math.sqrt(log_total / n) for n in counts]
 
 
 class Thompson(Bandit):
-    """Posterior draws of the reward. ``values`` gives the expected reward (what explain
-    shows); :meth:`draws` gives ``len(normals[0])`` samples per candidate."""
+    """Posterior draws of the reward; no deterministic bonus (``bonuses`` are 0, so
+    explain shows the expected reward). :meth:`draws` gives ``len(normals[i])`` samples
+    per candidate."""
 
     name = "thompson"
 
@@ -115,13 +106,12 @@ class Thompson(Bandit):
         self,
         p: Sequence[float],
         cost: Sequence[float],
-        arms: Sequence[ArmStats | None],
-        prior_strength: float,
+        counts: Sequence[float],
         scale_usd: float,
         normals: Sequence[Sequence[float]],
     ) -> list[list[float]]:
-        """``result[i][j]``: draw ``j`` of candidate ``i``'s reward, from ``normals[i][j]``."""
-        counts = _counts(arms, prior_strength)
+        """``result[i][j]``: draw ``j`` of candidate ``i``'s reward, from ``normals[i][j]``;
+        ``counts[i]`` is the arm's outcomes plus its prior weight."""
         columns: list[list[float]] = []
         for pi, ci, ni, zs in zip(p, cost, counts, normals, strict=True):
             sd = math.sqrt(max(pi * (1.0 - pi), 0.0) / (ni + 1.0))

@@ -18,7 +18,6 @@ samples chose), so deciding again costs a dictionary lookup and one small object
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -34,11 +33,11 @@ from nexus.routing.scoring import (
     MODE_WEIGHTS,
     NODES,
     ArmStats,
+    Calibration,
     PriorRow,
-    StaticScores,
+    calibration,
     prior_row,
-    static_scores,
-    total_score,
+    score_candidates,
     weights_for,
 )
 from nexus.routing.state import ArmKey, RouterState
@@ -58,15 +57,27 @@ class NoRouteError(ModelError):
 
 
 class _Group:
-    """The arms of one (role, task type); ``version`` grows with every outcome."""
+    """The arms of one (role, task type); ``version`` grows with every outcome. What
+    depends only on the arms (calibrations, Thompson normals) is kept per version."""
 
-    __slots__ = ("arms", "normals", "normals_version", "role", "task_type", "version")
+    __slots__ = (
+        "arms",
+        "calibrations",
+        "calibrations_version",
+        "normals",
+        "normals_version",
+        "role",
+        "task_type",
+        "version",
+    )
 
     def __init__(self, role: str, task_type: str) -> None:
         self.role = role
         self.task_type = task_type
         self.arms: dict[str, ArmStats] = {}
         self.version = 0
+        self.calibrations: dict[str, Calibration] = {}
+        self.calibrations_version = -1
         self.normals: dict[str, list[float]] = {}
         self.normals_version = -1
 
@@ -84,13 +95,13 @@ class RoutePlan:
     __slots__ = (
         "_nodes",
         "arms",
-        "bonus",
+        "bonuses",
+        "calibrations",
         "candidates",
         "config",
         "excluded",
         "features",
         "group",
-        "history",
         "index",
         "mode",
         "notes",
@@ -98,7 +109,6 @@ class RoutePlan:
         "role",
         "rows",
         "rule",
-        "static",
         "strategy",
         "totals",
         "version",
@@ -115,9 +125,8 @@ class RoutePlan:
         self.excluded: list[tuple[str, str]] = []
         self.config: RouterConfig
         self.rows: list[PriorRow] = []
-        self.static: StaticScores | None = None
-        self.history: list[float] | None = None
-        self.bonus = 0.0
+        self.calibrations: list[Calibration | None] = []
+        self.bonuses: list[float] = []
         self._nodes: list[tuple[float, ...]] | None = None
         self.totals: list[float] = []
         self.weights: tuple[float, ...] = ()
@@ -135,14 +144,11 @@ class RoutePlan:
         """Per candidate, the six node scores in the order of ``NODES`` (worked out when
         first asked for: deciding needs only the totals)."""
         if self._nodes is None:
-            static = self.static or static_scores(self.rows, self.arms, self.weights, self.config)
-            history = self.history
-            if history is None:
-                history = [row[9] + self.bonus for row in self.rows]
-            self._nodes = [
-                (n[0], n[1], n[2], n[3], h, n[4])
-                for n, h in zip(static.nodes, history, strict=True)
-            ]
+            nodes: list[tuple[float, ...]] = []
+            score_candidates(
+                self.rows, self.calibrations, self.bonuses, self.mode, self.config, nodes=nodes
+            )
+            self._nodes = nodes
         return self._nodes
 
     def scores(self) -> dict[str, dict[str, float]]:
@@ -436,26 +442,34 @@ class Router:
         plan.candidates = names = tuple(usable)
         group = self._group(role, features.task_type)
         plan.group, plan.version = group, group.version
-        known = group.arms
         plan.rows = rows = [rows_by_name[n] for n in names]
-        arms: list[ArmStats | None] = (
-            [known.get(n) for n in names] if known else [None] * len(names)
-        )
-        plan.arms = arms
-        if not known or not any(arms):
-            if isinstance(self._bandit, Thompson):
-                plan.totals = totals = self._score(plan)
-            else:
-                # no outcomes: History is the expected reward plus one shared bonus
-                k = self.config.prior_strength
-                bonus = 0.0
-                if isinstance(self._bandit, UCB1):
-                    bonus = self._bandit.explore * math.sqrt(2.0 * math.log(k * len(names)) / k)
-                plan.bonus = bonus
-                w_bonus = weights[4] * bonus
-                plan.totals = totals = [row[8] + w_bonus for row in rows]
+        count = len(names)
+        known = group.arms
+        k = self.config.prior_strength
+        thompson = isinstance(self._bandit, Thompson)
+        cals: list[Calibration | None] = [None] * count
+        if known:
+            by_name = self._calibrations(group)
+            cals = [by_name.get(n) for n in names]
+        plan.calibrations = cals
+        if not known or (cals.count(None) == count and not thompson):
+            # no outcomes: History is the expected reward plus one shared bonus
+            plan.arms = [None] * count
+            plan.bonuses = bonuses = self._bandit.bonuses([k] * count)
+            w_bonus = weights[4] * bonuses[0]
+            plan.totals = totals = [row[8] + w_bonus for row in rows]
         else:
-            plan.totals = totals = self._score(plan)
+            arms = [known.get(n) for n in names]
+            plan.arms = arms
+            counts = [k if arm is None else arm.n + k for arm in arms]
+            plan.bonuses = bonuses = self._bandit.bonuses(counts)
+            if thompson:
+                expected: list[tuple[float, float, float]] = []
+                plan.totals = totals = score_candidates(
+                    rows, cals, bonuses, mode, self.config, expectations=expected
+                )
+            else:
+                plan.totals = totals = score_candidates(rows, cals, bonuses, mode, self.config)
         rule = None
         if self.rules:
             rule, plan.notes = first_match(self.rules, features, role, mode, names.__contains__)
@@ -464,28 +478,38 @@ class Router:
             plan.index = names.index(rule.model)
         else:
             plan.index = totals.index(max(totals))
-            if isinstance(self._bandit, Thompson):
-                plan.winners = self._thompson_winners(plan)
+            if thompson:
+                if not known:
+                    expected = []
+                    score_candidates(rows, cals, bonuses, mode, self.config, expectations=expected)
+                    counts = [k] * count
+                plan.winners = self._thompson_winners(plan, expected, counts)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
         self._plans[key] = plan
         return plan
 
-    def _score(self, plan: RoutePlan) -> list[float]:
-        """Every node with the outcomes blended in, History from the bandit; the totals."""
-        static = plan.static = static_scores(plan.rows, plan.arms, plan.weights, self.config)
-        scale = self.config.reward_scale_usd * MODE_REWARD_SCALE[plan.mode]
-        plan.history = history = self._bandit.values(
-            static.p, static.cost, plan.arms, self.config.prior_strength, scale
-        )
-        w_history = plan.weights[4]
-        return [total_score(b, w_history, h) for b, h in zip(static.base, history, strict=True)]
+    def _calibrations(self, group: _Group) -> dict[str, Calibration]:
+        """The group's arm calibrations, worked out once per outcome."""
+        if group.calibrations_version != group.version:
+            k = self.config.prior_strength
+            group.calibrations = {
+                name: calibration(arm, k, self._specs[name].confidence)
+                for name, arm in group.arms.items()
+                if arm.n and name in self._specs
+            }
+            group.calibrations_version = group.version
+        return group.calibrations
 
-    def _thompson_winners(self, plan: RoutePlan) -> list[int]:
+    def _thompson_winners(
+        self,
+        plan: RoutePlan,
+        expected: list[tuple[float, float, float]],
+        counts: list[float],
+    ) -> list[int]:
         """The candidate each of the group's pre-drawn posterior samples makes the best."""
         bandit = self._bandit
-        static = plan.static
-        assert isinstance(bandit, Thompson) and static is not None
+        assert isinstance(bandit, Thompson)
         group = plan.group
         if group.normals_version != group.version:
             group.normals = {}
@@ -498,12 +522,12 @@ class Router:
             normals.append(zs)
         scale = self.config.reward_scale_usd * MODE_REWARD_SCALE[plan.mode]
         columns = bandit.draws(
-            static.p, static.cost, plan.arms, self.config.prior_strength, scale, normals
+            [e[0] for e in expected], [e[1] for e in expected], counts, scale, normals
         )
         w_history = plan.weights[4]
         totals = [
-            [b + w_history * h for h in column]
-            for b, column in zip(static.base, columns, strict=True)
+            [e[2] + w_history * h for h in column]
+            for e, column in zip(expected, columns, strict=True)
         ]
         return [row.index(max(row)) for row in zip(*totals, strict=True)]
 

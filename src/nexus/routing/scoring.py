@@ -8,10 +8,10 @@ exploration bonus):
 - **Quality**: the expected chance that the step passes verification. The
   catalog prior ``p0`` is the quality ``q`` shifted by task fit and lowered by
   complexity ``c`` as ``q^(0.5 + 1.5c)``. Outcomes calibrate it: each outcome
-  also records what the prior expected for that task, and the estimate is
-  ``p0 × (successes + k·p0) / (expected successes + k·p0)`` — so a model that
-  did better than expected on easy tasks is raised on hard ones too, by the
-  same ratio, and the prior counts as ``k`` = ``prior_strength`` outcomes.
+  also records what the prior expected of that task, and the estimate is ``p0``
+  times the ratio of observed to expected successes (:func:`calibration`) — so a
+  model that did better than expected on easy tasks is raised on hard ones too,
+  and the prior counts as ``k`` = ``prior_strength`` outcomes that went as expected.
 - **Speed**: ``L / (L + t)`` where ``t`` is the expected time per model call:
   the step's expected duration (catalog ``ttft_s`` and ``tokens_per_s`` over the
   step's expected calls and tokens, calibrated by observed step durations the
@@ -45,13 +45,13 @@ __all__ = [
     "MODE_WEIGHTS",
     "NODES",
     "ArmStats",
+    "Calibration",
     "PriorRow",
-    "StaticScores",
+    "calibration",
     "prior_row",
     "prior_success",
-    "static_scores",
+    "score_candidates",
     "step_shape",
-    "total_score",
     "weights_for",
 ]
 
@@ -182,9 +182,15 @@ def prior_success(spec: ModelSpec, features: TaskFeatures) -> float:
 
 #: A model's prior scores for one (task type, complexity, mode): (task_fit, p, speed,
 #: cost_score, confidence, base, expected cost, expected latency, prior total, expected
-#: reward), where ``base`` is the weighted sum of the five nodes before History and
-#: ``prior total`` adds the weighted expected reward (History without exploration).
-PriorRow = tuple[float, float, float, float, float, float, float, float, float, float]
+#: reward, expected time per call), where ``base`` is the weighted sum of the five nodes
+#: before History and ``prior total`` adds the weighted expected reward (History without
+#: exploration).
+PriorRow = tuple[float, float, float, float, float, float, float, float, float, float, float]
+
+#: What an arm's outcomes say about it, relative to its priors: (success ratio, cost ratio
+#: (-1 when the prior expects no cost), observed cost per step (used when the ratio is -1),
+#: latency ratio, blended stated confidence). See :func:`calibration`.
+Calibration = tuple[float, float, float, float, float]
 
 
 def prior_row(spec: ModelSpec, features: TaskFeatures, mode: str, config: RouterConfig) -> PriorRow:
@@ -201,7 +207,8 @@ def prior_row(spec: ModelSpec, features: TaskFeatures, mode: str, config: Router
     p0 = prior_success(spec, features)
     c0 = spec.cost_usd(tokens_in, tokens_out)
     l0 = spec.latency_s(calls, tokens_out)
-    speed = config.latency_scale_s / (config.latency_scale_s + l0 / calls)
+    per_call = l0 / calls
+    speed = config.latency_scale_s / (config.latency_scale_s + per_call)
     cost = config.reward_scale_usd / (config.reward_scale_usd + c0)
     conf = spec.confidence
     base = (
@@ -214,84 +221,76 @@ def prior_row(spec: ModelSpec, features: TaskFeatures, mode: str, config: Router
     scale = config.reward_scale_usd * MODE_REWARD_SCALE[mode]
     expected_reward = p0 * scale / (scale + c0)
     total = base + weights[4] * expected_reward
-    return (fit, p0, speed, cost, conf, base, c0, l0, total, expected_reward)
+    return (fit, p0, speed, cost, conf, base, c0, l0, total, expected_reward, per_call)
 
 
-class StaticScores:
-    """Per-candidate expectations and node scores of one (features, mode), before History.
+def calibration(arm: ArmStats, prior_strength: float, confidence_prior: float) -> Calibration:
+    """How an arm's outcomes compare with what its priors expected of the same tasks.
 
-    ``p``, ``cost`` and ``latency`` are the blended expectations the nodes come from;
-    ``nodes[i]`` holds TaskFit, Quality, Speed, Cost, Confidence of candidate ``i``;
-    ``base[i]`` is their weighted sum (History is added later).
+    Each ratio is ``(observed + k·mean expected) / (expected + k·mean expected)``: the
+    prior counts as ``k`` outcomes that went exactly as expected, so one lucky outcome
+    moves little and many outcomes speak for themselves.
     """
+    n, k = arm.n, prior_strength
 
-    __slots__ = ("base", "cost", "latency", "nodes", "p", "proven")
+    def ratio(observed: float, expected: float) -> float:
+        return (n * observed + k * expected) / (expected * (n + k)) if expected > 0.0 else 1.0
 
-    def __init__(self) -> None:
-        self.p: list[float] = []
-        self.cost: list[float] = []
-        self.latency: list[float] = []
-        self.nodes: list[tuple[float, float, float, float, float]] = []
-        self.base: list[float] = []
-        self.proven: list[bool] = []
+    cost_ratio = ratio(arm.cost_usd, arm.expected_cost_usd) if arm.expected_cost_usd > 0 else -1.0
+    return (
+        ratio(arm.successes, arm.expected_successes),
+        cost_ratio,
+        arm.cost_usd / (n + k),
+        ratio(arm.latency_s, arm.expected_latency_s),
+        (arm.confidence_sum + k * confidence_prior) / (arm.confidence_n + k),
+    )
 
 
-def static_scores(
+def score_candidates(
     rows: Sequence[PriorRow],
-    arms: Sequence[ArmStats | None],
-    weights: Sequence[float],
+    calibrations: Sequence[Calibration | None],
+    bonuses: Sequence[float],
+    mode: str,
     config: RouterConfig,
-) -> StaticScores:
-    """Blend each candidate's prior row with its observed outcomes (when it has any)."""
-    k = config.prior_strength
-    cost_scale = config.reward_scale_usd
+    *,
+    nodes: list[tuple[float, ...]] | None = None,
+    expectations: list[tuple[float, float, float]] | None = None,
+) -> list[float]:
+    """The weighted totals of the candidates, History being the expected reward plus
+    ``bonuses[i]`` (UCB1's exploration bonus, or 0).
+
+    ``nodes`` (when given) receives each candidate's six node scores, ``expectations``
+    its (success, cost, total without History) — what Thompson sampling draws around.
+    """
+    w_fit, w_quality, w_speed, w_cost, w_history, w_conf = weights_for(mode)
     latency_scale = config.latency_scale_s
-    w_fit, w_quality, w_speed, w_cost, _w_history, w_conf = weights
-    out = StaticScores()
-    for row, arm in zip(rows, arms, strict=True):
-        if arm is None or not arm.n:
-            out.p.append(row[1])
-            out.cost.append(row[6])
-            out.latency.append(row[7])
-            out.nodes.append(row[:5])
-            out.base.append(row[5])
-            out.proven.append(False)
-            continue
-        fit, p0, speed0, _cost0, conf0, _base0, c0, l0, _total0, _reward0 = row
-        p = p0 * _ratio(arm.successes, arm.expected_successes, k * p0)
-        p = 0.999 if p > 0.999 else p
-        cost = _calibrated(c0, arm.cost_usd, arm.expected_cost_usd, k, arm.n)
-        latency = _calibrated(l0, arm.latency_s, arm.expected_latency_s, k, arm.n)
-        conf = (arm.confidence_sum + k * conf0) / (arm.confidence_n + k)
-        per_call = latency_scale * (1.0 / speed0 - 1.0)  # the prior's time per call
-        if l0 > 0.0:
-            per_call *= latency / l0
-        speed = latency_scale / (latency_scale + per_call)
-        cost_score = cost_scale / (cost_scale + cost)
-        out.p.append(p)
-        out.cost.append(cost)
-        out.latency.append(latency)
-        out.nodes.append((fit, p, speed, cost_score, conf))
-        out.base.append(
-            w_fit * fit + w_quality * p + w_speed * speed + w_cost * cost_score + w_conf * conf
-        )
-        out.proven.append(arm.proven)
-    return out
-
-
-def _ratio(observed: float, expected: float, prior: float) -> float:
-    denominator = expected + prior
-    return (observed + prior) / denominator if denominator > 0.0 else 1.0
-
-
-def _calibrated(prior: float, observed: float, expected: float, k: float, n: float) -> float:
-    """``prior`` scaled by how observed sums compared with expected ones (k pseudo-outcomes
-    at the prior); the plain blended mean when the prior expects nothing (free models)."""
-    if prior > 0.0 and expected > 0.0:
-        return prior * (observed + k * prior) / (expected + k * prior)
-    return (observed + k * prior) / (n + k)
-
-
-def total_score(base: float, weight_history: float, history: float) -> float:
-    """The weighted total of one candidate."""
-    return base + weight_history * history
+    cost_scale = config.reward_scale_usd
+    reward_scale = cost_scale * MODE_REWARD_SCALE[mode]
+    totals: list[float] = []
+    for row, cal, bonus in zip(rows, calibrations, bonuses, strict=True):
+        if cal is None:
+            p, cost, speed, cost_score, conf = row[1], row[6], row[2], row[3], row[4]
+            history = row[9] + bonus
+            base = row[5]
+        else:
+            p_ratio, cost_ratio, observed_cost, latency_ratio, conf = cal
+            p = row[1] * p_ratio
+            if p > 0.999:
+                p = 0.999
+            cost = row[6] * cost_ratio if cost_ratio >= 0.0 else observed_cost
+            speed = latency_scale / (latency_scale + row[10] * latency_ratio)
+            cost_score = cost_scale / (cost_scale + cost)
+            history = p * reward_scale / (reward_scale + cost) + bonus
+            base = (
+                w_fit * row[0]
+                + w_quality * p
+                + w_speed * speed
+                + w_cost * cost_score
+                + w_conf * conf
+            )
+        totals.append(base + w_history * history)
+        if nodes is not None:
+            nodes.append((row[0], p, speed, cost_score, history, conf))
+        if expectations is not None:
+            expectations.append((p, cost, base))
+    return totals
