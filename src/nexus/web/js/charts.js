@@ -3,12 +3,13 @@
 
 import { h, s } from "./dom.js";
 
-function niceMax(v) {
-  if (!(v > 0)) return 1;
+/** A round upper bound for the axis and the number of equal steps up to it. */
+function niceScale(v) {
+  if (!(v > 0)) return { max: 1, ticks: 4 };
   const exp = 10 ** Math.floor(Math.log10(v));
   const f = v / exp;
-  const nice = f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10;
-  return nice * exp;
+  const [nice, ticks] = f <= 1 ? [1, 5] : f <= 2 ? [2, 4] : f <= 2.5 ? [2.5, 5] : f <= 5 ? [5, 5] : [10, 5];
+  return { max: nice * exp, ticks };
 }
 
 function dataTable(rows, labelHead, valueHead, format) {
@@ -40,7 +41,7 @@ export function barChart({ points, caption, format = String, unit = "", height =
   const top = 12;
   const plotH = height - bottom - top;
   const plotW = width - left - 10;
-  const max = niceMax(Math.max(0, ...points.map((p) => p.value)));
+  const { max, ticks } = niceScale(Math.max(0, ...points.map((p) => p.value)));
   const svg = s("svg", {
     class: "chart",
     viewBox: `0 0 ${width} ${height}`,
@@ -50,11 +51,11 @@ export function barChart({ points, caption, format = String, unit = "", height =
     "aria-label": caption,
   });
   svg.style.maxWidth = `${width}px`;
-  for (let i = 0; i <= 4; i++) {
-    const y = top + plotH - (plotH * i) / 4;
+  for (let i = 0; i <= ticks; i++) {
+    const y = top + plotH - (plotH * i) / ticks;
     svg.append(
       s("line", { class: "grid", x1: left, x2: left + plotW, y1: y, y2: y }),
-      s("text", { class: "axis", x: left - 6, y: y + 4, "text-anchor": "end" }, format((max * i) / 4)),
+      s("text", { class: "axis", x: left - 6, y: y + 4, "text-anchor": "end" }, format((max * i) / ticks)),
     );
   }
   const slot = points.length ? plotW / points.length : plotW;
@@ -82,8 +83,8 @@ export function barChart({ points, caption, format = String, unit = "", height =
   return h(
     "figure",
     { class: "chart-figure" },
-    svg,
     h("figcaption", null, caption),
+    svg,
     dataTable(points, labelHead, caption, format),
   );
 }
@@ -92,11 +93,11 @@ export function barChart({ points, caption, format = String, unit = "", height =
 export function hbarChart({ rows, caption, format = String, labelHead = "name" }) {
   const sorted = [...rows].sort((a, b) => b.value - a.value);
   const rowH = 26;
-  const labelW = 150;
-  const width = 560;
+  const labelW = 130;
+  const width = 440;
   const height = Math.max(rowH, sorted.length * rowH) + 8;
   const max = Math.max(0, ...sorted.map((r) => r.value)) || 1;
-  const plotW = width - labelW - 90;
+  const plotW = width - labelW - 70;
   const svg = s("svg", {
     class: "chart",
     viewBox: `0 0 ${width} ${height}`,
@@ -110,7 +111,7 @@ export function hbarChart({ rows, caption, format = String, labelHead = "name" }
     const y = 4 + i * rowH;
     const bw = (plotW * r.value) / max;
     svg.append(
-      s("text", { class: "axis label", x: labelW - 8, y: y + 16, "text-anchor": "end" }, r.label.length > 22 ? `${r.label.slice(0, 21)}…` : r.label),
+      s("text", { class: "axis label", x: labelW - 8, y: y + 16, "text-anchor": "end" }, r.label.length > 19 ? `${r.label.slice(0, 18)}…` : r.label),
       s("rect", { class: "bar", x: labelW, y: y + 4, width: Math.max(1, bw), height: rowH - 10, rx: 2 }, s("title", null, `${r.label}: ${format(r.value)}`)),
       s("text", { class: "axis", x: labelW + bw + 6, y: y + 16 }, format(r.value)),
     );
@@ -121,8 +122,8 @@ export function hbarChart({ rows, caption, format = String, labelHead = "name" }
   return h(
     "figure",
     { class: "chart-figure" },
-    svg,
     h("figcaption", null, caption),
+    svg,
     dataTable(sorted, labelHead, caption, format),
   );
 }

@@ -164,7 +164,7 @@ export function runView(root, runId, stepKey) {
 
   function renderQuestions() {
     const waiting = (st.run.waiting || []).filter((q) => !st.answered.has(q.step));
-    const key = JSON.stringify(waiting.map((q) => q.step));
+    const key = JSON.stringify(waiting);
     if (st.drawn.questions === key) return;
     st.drawn.questions = key;
     mount(questions, waiting.map((q) => answerForm(runId, q, onAnswered)));
@@ -316,7 +316,13 @@ export function runView(root, runId, stepKey) {
     }
     if (ev.type === "step.waiting" && ev.step_key) {
       const waiting = (st.run.waiting || []).filter((q) => q.step !== ev.step_key);
-      waiting.push({ step: ev.step_key, question: ev.data.question, options: ev.data.options?.length ? ev.data.options : null, default: null });
+      const node = findNode(st.run.plan, planIdOf(ev.step_key));
+      waiting.push({
+        step: ev.step_key,
+        question: ev.data.question,
+        options: ev.data.options?.length ? ev.data.options : null,
+        default: node?.default ?? null,
+      });
       st.run.waiting = waiting;
       st.answered.delete(ev.step_key);
     }

@@ -9,10 +9,11 @@ import { recordsOf, testsOf, timeline } from "./run_data.js";
 
 /**
  * A form answering `question` ({step, question, options, default}). With options it is a
- * radio group, otherwise a text field. onAnswered() runs after the server accepted it.
+ * radio group, otherwise a text field. onAnswered() runs after the server accepted it;
+ * `place` keeps element ids unique when the same question shows twice.
  */
-export function answerForm(runId, question, onAnswered) {
-  const id = `answer-${question.step.replace(/[^a-zA-Z0-9_-]/g, "_")}`;
+export function answerForm(runId, question, onAnswered, place = "top") {
+  const id = `answer-${place}-${question.step.replace(/[^a-zA-Z0-9_-]/g, "_")}`;
   const status = h("p", { class: "hint", role: "status" });
   const submit = h("button", { class: "primary", type: "submit" }, "Send answer");
   let field;
@@ -136,7 +137,7 @@ export function stepPanel({ run, planId, node, steps, events, waiting, onClose, 
     h("button", { type: "button", class: "close", onClick: onClose, "aria-label": "Close step details" }, "✕"),
     h("h2", { id: "step-panel-title" }, "Step ", h("span", { class: "mono" }, planId)),
     kindLine ? h("p", { class: "hint" }, kindLine) : null,
-    question ? answerForm(run.run_id, question, onAnswered) : null,
+    question ? answerForm(run.run_id, question, onAnswered, "panel") : null,
     records.length ? records.map((r) => record(r, events)) : h("p", { class: "empty" }, "This step has not started yet."),
   );
 }

@@ -1,0 +1,92 @@
+"""A run started from the page waits for a human; the question is answered in the page
+and the run goes on to the end, all without a reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.web.conftest import PageErrors, Server, new_page, screenshot
+
+pytestmark = pytest.mark.slow
+
+PLAN = """\
+name: release-review
+steps:
+  prepare:
+    tool: shell
+    with: {command: "sleep 0.3 && echo built"}
+  approve:
+    needs: [prepare]
+    human: Ship release 1.2 to production?
+    options: [ship, hold]
+    default: hold
+  announce:
+    needs: [approve]
+    tool: echo
+    with: {decision: "${{ steps.approve.output.answer }}"}
+"""
+
+
+def test_answer_a_waiting_question_in_the_page(server: Server, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    errors = PageErrors([])
+    page = new_page(context, errors)
+    try:
+        page.goto(server.url + "/#/runs")
+        page.evaluate("window.__noReload = true")
+        page.click("button[aria-controls='new-run']")
+        page.fill("#new-run-plan", PLAN)
+        page.click("#new-run button[type='submit']")
+
+        # The page moves to the new run, which parks on the question.
+        form = "#questions form.question[data-step='approve']"
+        page.wait_for_selector(form)
+        run_id = page.url.split("#/runs/")[1]
+        assert "Ship release 1.2 to production?" in page.inner_text(form)
+        options = page.eval_on_selector_all(
+            f"{form} input[type='radio']", "l => l.map(e => e.value)"
+        )
+        assert options == ["ship", "hold"]
+        assert page.is_checked(f"{form} input[value='hold']")  # the default
+        page.wait_for_selector("#dag .dag-node[data-step='approve'][data-status='waiting_input']")
+        assert page.get_attribute("#dag .dag-node[data-step='prepare']", "data-status") == (
+            "succeeded"
+        )
+        assert page.get_attribute("#dag .dag-node[data-step='announce']", "data-status") == (
+            "pending"
+        )
+        assert page.inner_text("#run-status").strip().endswith("waiting for input")
+        screenshot(page, "human-question")
+
+        # The step panel offers the same question.
+        page.click("#dag .dag-node[data-step='approve']")
+        page.wait_for_selector("#step-panel form.question[data-step='approve']")
+
+        page.check(f"{form} input[value='ship']")
+        page.click(f"{form} button[type='submit']")
+        page.wait_for_selector("#dag .dag-node[data-step='announce'][data-status='succeeded']")
+        page.wait_for_selector("#run-status .status-succeeded")
+        assert page.query_selector("#questions form.question") is None
+        assert page.get_attribute("#dag .dag-node[data-step='approve']", "data-status") == (
+            "succeeded"
+        )
+        assert page.evaluate("window.__noReload") is True
+
+        with httpx.Client(base_url=server.url) as client:
+            run = client.get(f"/api/runs/{run_id}").json()
+            steps = {s["step_key"]: s for s in client.get(f"/api/runs/{run_id}/steps").json()}
+        assert run["status"] == "succeeded"
+        assert run["plan_name"] == "release-review"
+        assert steps["approve"]["output"] == {"answer": "ship"}
+        assert steps["announce"]["output"] == {"decision": "ship"}
+
+        page.click("#dag .dag-node[data-step='announce']")
+        page.wait_for_selector("#step-panel[data-step='announce'] .step-record")
+        assert '"decision": "ship"' in page.inner_text("#step-panel")
+        screenshot(page, "human-answered")
+        errors.check()
+    finally:
+        context.close()
