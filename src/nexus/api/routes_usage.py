@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from nexus.analytics.usage import aggregate, collect_usage, summarize
+from nexus.analytics.calls import CallLog
+from nexus.analytics.usage import UsageData, aggregate, collect_usage, summarize
 from nexus.api.deps import Nx, Viewer
 from nexus.api.errors import COMMON_RESPONSES
 from nexus.errors import UserError
@@ -84,11 +85,23 @@ def _time(value: str | None, name: str) -> float | None:
     return moment.timestamp()
 
 
+async def _usage(
+    request: Request, nx: Nx, tenant: str | None, since: float | None, until: float | None
+) -> UsageData:
+    """Run steps from the store, plus calls through the model gateway (agent ``gateway``)."""
+    data = await collect_usage(nx.store, tenant_id=tenant, since=since, until=until)
+    calls: CallLog | None = getattr(request.app.state, "call_log", None)
+    if calls is not None:
+        data.records.extend(await calls.usage_records(tenant_id=tenant, since=since, until=until))
+    return data
+
+
 Since = Annotated[str | None, Query(max_length=40, description="Epoch seconds or ISO 8601")]
 
 
 @router.get("", response_model=UsageReport, summary="Usage per period and per agent/model/tenant")
 async def usage(
+    request: Request,
     nx: Nx,
     principal: Viewer,
     group_by: Literal["hour", "day", "week"] = "day",
@@ -98,7 +111,7 @@ async def usage(
 ) -> UsageReport:
     start, end = _time(since, "since"), _time(until, "until")
     tenant = None if principal.all_tenants else principal.tenant_id
-    data = await collect_usage(nx.store, tenant_id=tenant, since=start, until=end)
+    data = await _usage(request, nx, tenant, start, end)
     rows = aggregate(data.records, period=group_by, by=by)
     return UsageReport(
         group_by=group_by,
@@ -112,9 +125,9 @@ async def usage(
 
 @router.get("/summary", response_model=UsageSummary, summary="Usage totals and run outcomes")
 async def usage_summary(
-    nx: Nx, principal: Viewer, since: Since = None, until: Since = None
+    request: Request, nx: Nx, principal: Viewer, since: Since = None, until: Since = None
 ) -> UsageSummary:
     start, end = _time(since, "since"), _time(until, "until")
     tenant = None if principal.all_tenants else principal.tenant_id
-    data = await collect_usage(nx.store, tenant_id=tenant, since=start, until=end)
+    data = await _usage(request, nx, tenant, start, end)
     return UsageSummary(since=start, until=end, **summarize(data))
