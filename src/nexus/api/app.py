@@ -37,6 +37,7 @@ from nexus.api.auth import Authenticator, set_authenticator
 from nexus.api.config import ServerSettings
 from nexus.api.errors import install_error_handlers
 from nexus.api.executor import RunExecutor
+from nexus.api.gateway_common import install_gateway
 from nexus.api.middleware import RequestContextMiddleware
 from nexus.observability.metrics import NexusMetrics
 from nexus.observability.tracing import EventTracer, tracer_provider_from_env
@@ -141,4 +142,5 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     for router in ROUTERS:
         app.include_router(router)
+    install_gateway(app)  # /v1: OpenAI- and Anthropic-compatible model gateway
     return app
