@@ -47,6 +47,8 @@ __all__ = ["Decision", "NoRouteError", "RoutePlan", "Router"]
 _RING = 4096
 _RING_MASK = _RING - 1
 _MAX_PLANS = 8192
+#: of a candidate set: (smallest window, all call tools, usable names, exclusions)
+_Fits = tuple[int, bool, tuple[str, ...], tuple[tuple[str, str], ...]]
 
 
 class NoRouteError(ModelError):
@@ -122,7 +124,7 @@ class RoutePlan:
         self.mode = ""
         self.strategy = ""
         self.candidates: tuple[str, ...] = ()
-        self.excluded: list[tuple[str, str]] = []
+        self.excluded: Sequence[tuple[str, str]] = ()
         self.config: RouterConfig
         self.rows: list[PriorRow] = []
         self.calibrations: list[Calibration | None] = []
@@ -133,8 +135,8 @@ class RoutePlan:
         self.arms: list[ArmStats | None] = []
         self.index = 0
         self.rule: Rule | None = None
-        self.reasons: dict[int, str] = {}
-        self.notes: list[str] = []
+        self.reasons: dict[int, str] | None = None
+        self.notes: Sequence[str] = ()
         self.winners: list[int] | None = None
         self.group: _Group
         self.version = 0
@@ -162,6 +164,8 @@ class RoutePlan:
 
     def reason(self, index: int) -> str:
         """Why candidate ``index`` was chosen, in one line."""
+        if self.reasons is None:
+            self.reasons = {}
         found = self.reasons.get(index)
         if found is None:
             found = self.reasons[index] = self._reason(index)
@@ -309,6 +313,8 @@ class Router:
         self._groups: dict[tuple[str, str], _Group] = {}
         self._plans: dict[tuple[Any, ...], RoutePlan] = {}
         self._priors: dict[tuple[str, float, str], dict[str, PriorRow]] = {}
+        self._fits: dict[tuple[str, ...], _Fits] = {}
+        self._shared_bonus: dict[int, float] = {}
         self._limits: dict[str, tuple[int, bool, bool]] = {
             name: (spec.context_window, spec.supports_tools, spec.last_resort)
             for name, spec in self._specs.items()
@@ -383,6 +389,56 @@ class Router:
             )
         return spec
 
+    def _fits_of(self, cands: tuple[str, ...]) -> _Fits:
+        """(smallest window, all call tools, usable names, exclusions) of a candidate set,
+        for requests that every candidate can take."""
+        for name in cands:
+            self._spec(name)  # raises, naming an unknown model
+        names = tuple(dict.fromkeys(cands))
+        main = [n for n in names if not self._limits[n][2]]
+        resort = [n for n in names if self._limits[n][2]]
+        chosen = main or resort
+        fits = (
+            min(self._limits[n][0] for n in chosen),
+            all(self._limits[n][1] for n in chosen),
+            tuple(chosen),
+            tuple((n, "last resort only") for n in resort) if main else (),
+        )
+        if len(self._fits) >= _MAX_PLANS:
+            self._fits.clear()
+        self._fits[cands] = fits
+        return fits
+
+    def _usable(
+        self, features: TaskFeatures, cands: tuple[str, ...], excluded: list[tuple[str, str]]
+    ) -> tuple[str, ...]:
+        """The candidates that can take a request (its window, tools); why others cannot."""
+        usable: list[str] = []
+        resort: list[str] = []
+        tokens, tools = features.context_tokens, features.needs_tools
+        for name in dict.fromkeys(cands):
+            window, has_tools, last_resort = self._limits[name]
+            if tokens > window:
+                excluded.append((name, f"context {tokens} tokens > window {window}"))
+            elif tools and not has_tools:
+                excluded.append((name, "no tool calls"))
+            elif last_resort:
+                resort.append(name)
+            else:
+                usable.append(name)
+        if not usable:
+            usable = resort
+        else:
+            excluded.extend((name, "last resort only") for name in resort)
+        if not usable:
+            raise NoRouteError(
+                f"no candidate model can take this request ({tokens} tokens"
+                f"{', with tools' if tools else ''}); candidates: "
+                + "; ".join(f"{m}: {why}" for m, why in excluded),
+                task_type=features.task_type,
+            )
+        return tuple(usable)
+
     def _prior_rows(self, features: TaskFeatures, mode: str) -> dict[str, PriorRow]:
         key = (features.task_type, features.complexity, mode)
         rows = self._priors.get(key)
@@ -411,35 +467,19 @@ class Router:
         plan = RoutePlan()
         plan.features, plan.role, plan.mode, plan.strategy = features, role, mode, self.strategy
         plan.weights, plan.config = weights, self.config
-        usable: list[str] = []
-        resort: list[str] = []
         tokens, tools = features.context_tokens, features.needs_tools
-        for name in cands:
-            limits = self._limits.get(name)
-            if limits is None:
-                self._spec(name)  # raises, naming the model
-                continue
-            window, has_tools, last_resort = limits
-            if tokens > window:
-                plan.excluded.append((name, f"context {tokens} tokens > window {window}"))
-            elif tools and not has_tools:
-                plan.excluded.append((name, "no tool calls"))
-            elif last_resort:
-                resort.append(name)
-            elif name not in usable:
-                usable.append(name)
-        if not usable:
-            usable = resort
+        fits = self._fits.get(cands)
+        if fits is None:
+            fits = self._fits_of(cands)
+        if tokens <= fits[0] and (fits[1] or not tools):
+            # the request fits every candidate: the usual case, worked out once per set
+            names = fits[2]
+            plan.excluded = fits[3]
         else:
-            plan.excluded.extend((name, "last resort only") for name in resort)
-        if not usable:
-            raise NoRouteError(
-                f"no candidate model can take this request ({tokens} tokens"
-                f"{', with tools' if tools else ''}); candidates: "
-                + "; ".join(f"{m}: {why}" for m, why in plan.excluded),
-                task_type=features.task_type,
-            )
-        plan.candidates = names = tuple(usable)
+            excluded: list[tuple[str, str]] = []
+            names = self._usable(features, cands, excluded)
+            plan.excluded = excluded
+        plan.candidates = names
         group = self._group(role, features.task_type)
         plan.group, plan.version = group, group.version
         plan.rows = rows = [rows_by_name[n] for n in names]
@@ -455,8 +495,11 @@ class Router:
         if not known or (cals.count(None) == count and not thompson):
             # no outcomes: History is the expected reward plus one shared bonus
             plan.arms = [None] * count
-            plan.bonuses = bonuses = self._bandit.bonuses([k] * count)
-            w_bonus = weights[4] * bonuses[0]
+            shared = self._shared_bonus.get(count)
+            if shared is None:
+                shared = self._shared_bonus[count] = self._bandit.bonuses([k] * count)[0]
+            plan.bonuses = bonuses = [shared] * count
+            w_bonus = weights[4] * shared
             plan.totals = totals = [row[8] + w_bonus for row in rows]
         else:
             arms = [known.get(n) for n in names]
