@@ -5,9 +5,10 @@
 # when CI is set).
 set -euo pipefail
 
-CHROMIUM="${NEXUS_CHROMIUM:-/usr/bin/chromium}"
+# NEXUS_CHROMIUM may name another Chromium for the tests; Debian's lands in /usr/bin.
+CHROMIUM=/usr/bin/chromium
 
-if [ -x "$CHROMIUM" ]; then
+if [ -x "${NEXUS_CHROMIUM:-$CHROMIUM}" ]; then
   exit 0
 fi
 

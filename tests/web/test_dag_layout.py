@@ -26,7 +26,7 @@ DRAW = """async (plan) => {
 
 
 @pytest.fixture(scope="module")
-def page(server: Server, browser: Any) -> Iterator[Any]:
+def page(browser: Any, server: Server) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1600, "height": 1200})
     errors = PageErrors([])
     page = new_page(context, errors)

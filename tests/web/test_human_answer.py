@@ -30,8 +30,13 @@ steps:
 """
 
 
-def test_answer_a_waiting_question_in_the_page(server: Server, browser: Any) -> None:
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_answer_a_waiting_question_in_the_page(
+    browser: Any, server: Server, transport: str
+) -> None:
+    """With live updates over Server-Sent Events, and over WebSocket (Settings)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(f"localStorage.setItem('nexus.transport', '{transport}')")
     errors = PageErrors([])
     page = new_page(context, errors)
     try:
@@ -59,7 +64,8 @@ def test_answer_a_waiting_question_in_the_page(server: Server, browser: Any) -> 
             "pending"
         )
         assert page.inner_text("#run-status").strip().endswith("waiting for input")
-        screenshot(page, "human-question")
+        page.wait_for_selector("#live-state[data-state='live']")
+        screenshot(page, f"human-question-{transport}")
 
         # The step panel offers the same question.
         page.click("#dag .dag-node[data-step='approve']")
@@ -86,7 +92,15 @@ def test_answer_a_waiting_question_in_the_page(server: Server, browser: Any) -> 
         page.click("#dag .dag-node[data-step='announce']")
         page.wait_for_selector("#step-panel[data-step='announce'] .step-record")
         assert '"decision": "ship"' in page.inner_text("#step-panel")
-        screenshot(page, "human-answered")
+        screenshot(page, f"human-answered-{transport}")
+        # The events after the answer came over the stream (stored ones are read only once).
+        page.click("#tab-events")
+        types = page.eval_on_selector_all(
+            "#events-table tbody td:nth-child(3)", "cells => cells.map(c => c.innerText)"
+        )
+        after = types[types.index("step.answered") :]
+        assert after[-1] == "run.succeeded"
+        assert "step.succeeded" in after  # announce
         errors.check()
     finally:
         context.close()

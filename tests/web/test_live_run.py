@@ -58,7 +58,7 @@ class Watched:
 
 
 @pytest.fixture(scope="module")
-def watched(server: Server, browser: Any) -> Iterator[Watched]:
+def watched(browser: Any, server: Server) -> Iterator[Watched]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     errors = PageErrors([])
     runs_page, board_page, usage_page = (new_page(context, errors) for _ in range(3))
