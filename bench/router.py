@@ -431,12 +431,47 @@ def print_quality(result: dict[str, Any]) -> None:
         )
 
 
+def spread(worlds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Min, median and max of each router policy's figures over several simulated worlds."""
+    figures: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for world in worlds:
+        for row in world["rows"]:
+            if not row["policy"].startswith("router"):
+                continue
+            entry = figures.setdefault((row["mode"], row["policy"]), {})
+            for name in ("of_strongest_success", "cost_saved", "regret_last_tasks"):
+                entry.setdefault(name, []).append(row[name])
+    rows = []
+    for (mode, policy), entry in figures.items():
+        row: dict[str, Any] = {"mode": mode, "policy": policy}
+        for name, values in entry.items():
+            row[name] = [min(values), statistics.median(values), max(values)]
+        rows.append(row)
+    return {"seeds": [w["seed"] for w in worlds], "rows": rows}
+
+
+def print_spread(result: dict[str, Any]) -> None:
+    seeds = result["seeds"]
+    print(f"(b) over {len(seeds)} worlds (seeds {seeds[0]}–{seeds[-1]}): min / median / max")
+    print(f"  {'mode':<8}{'policy':<22}{'of strongest':>24}{'saved':>22}{'regret, last':>26}")
+    for row in result["rows"]:
+        cells = [
+            " / ".join(f"{v:.1%}" for v in row["of_strongest_success"]),
+            " / ".join(f"{v:.0%}" for v in row["cost_saved"]),
+            " / ".join(f"{v:.4f}" for v in row["regret_last_tasks"]),
+        ]
+        print(f"  {row['mode']:<8}{row['policy']:<22}{cells[0]:>24}{cells[1]:>22}{cells[2]:>26}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=("latency", "quality", "both"), default="both")
     parser.add_argument("--decisions", type=int, default=20000, help="timed decisions per case")
     parser.add_argument("--tasks", type=int, default=5000, help="tasks in the simulated stream")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="also simulate worlds seed+1 … seed+N-1 (spread)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
@@ -445,6 +480,11 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
     if args.part in ("quality", "both"):
         out["quality"] = quality(args.tasks, args.seed)
+        if args.seeds > 1:
+            worlds = [out["quality"]] + [
+                quality(args.tasks, args.seed + i) for i in range(1, args.seeds)
+            ]
+            out["spread"] = spread(worlds)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -452,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         print_latency(out["latency"])
     if "quality" in out:
         print_quality(out["quality"])
+    if "spread" in out:
+        print_spread(out["spread"])
     return 0
 
 
