@@ -164,7 +164,7 @@ export function followSSE(url, { onEvent, onState = () => {}, lastId = null, sho
         await connectOnce();
       } catch (err) {
         if (closed || err.name === "AbortError") break;
-        if (err instanceof ApiError && err.status === 404) break;
+        if (err instanceof ApiError && [401, 403, 404].includes(err.status)) break;
       }
       if (closed || (shouldReconnect && !shouldReconnect())) break;
       onState("reconnecting");

@@ -72,7 +72,7 @@ export function runView(root, runId, stepKey) {
   const dagBox = h("div", { class: "dag-wrap", id: "dag" });
   const side = h("div", { id: "side" });
   const tabList = h("div", { role: "tablist", "aria-label": "Run views" });
-  const tabPanel = h("div", { role: "tabpanel", id: "run-tabpanel", tabindex: "0" });
+  const tabPanel = h("div", { role: "tabpanel", id: "run-tabpanel", tabindex: "0", "aria-labelledby": "tab-messages" });
   const tabButtons = new Map();
   for (const [id, label] of TABS) {
     const b = h(
@@ -166,6 +166,10 @@ export function runView(root, runId, stepKey) {
     const waiting = (st.run.waiting || []).filter((q) => !st.answered.has(q.step));
     const key = JSON.stringify(waiting);
     if (st.drawn.questions === key) return;
+    const steps = JSON.stringify(waiting.map((q) => q.step));
+    // Someone is answering: do not redraw the form under them for a detail that changed.
+    if (questions.contains(document.activeElement) && st.drawn.questionSteps === steps) return;
+    st.drawn.questionSteps = steps;
     st.drawn.questions = key;
     mount(questions, waiting.map((q) => answerForm(runId, q, onAnswered)));
   }
@@ -384,7 +388,6 @@ export function runView(root, runId, stepKey) {
       st.selected = key ? planIdOf(key) : null;
       st.drawn.side = null;
       render();
-      if (key) document.getElementById("step-panel")?.focus?.();
     },
     cleanup() {
       st.closed = true;

@@ -130,8 +130,13 @@ export function runsView(root) {
     state.runs = rows(page);
     state.next = page.next_offset ?? null;
     render();
-    // Progress needs each run's detail; a few at a time.
-    const queue = state.runs.map((r) => r.run_id);
+    // Progress needs each run's detail, a few at a time; a finished run's never changes.
+    const queue = state.runs
+      .filter((r) => {
+        const d = state.details.get(r.run_id);
+        return !d || d.status !== r.status || !FINISHED_RUN.has(r.status);
+      })
+      .map((r) => r.run_id);
     const worker = async () => {
       while (queue.length && loading === ticket) await loadDetail(queue.shift());
     };
