@@ -23,15 +23,25 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nexus.errors import ConfigError, ModelError, NotFoundError
+from nexus.errors import ConfigError, NotFoundError
 from nexus.routing.analyzer import TaskAnalyzer, TaskFeatures
 from nexus.routing.bandits import UCB1, Bandit, Thompson
-from nexus.routing.catalog import Catalog, ModelSpec, RouterConfig, load_catalog
+from nexus.routing.catalog import Catalog, ModelSpec, load_catalog
+from nexus.routing.decision import (
+    ArmGroup,
+    Decision,
+    Fits,
+    Limits,
+    NoRouteError,
+    RoutePlan,
+    explain_report,
+    fits_of,
+    usable_candidates,
+)
 from nexus.routing.rules import Rule, compile_rules, first_match
 from nexus.routing.scoring import (
     MODE_REWARD_SCALE,
     MODE_WEIGHTS,
-    NODES,
     ArmStats,
     Calibration,
     PriorRow,
@@ -47,236 +57,6 @@ __all__ = ["Decision", "NoRouteError", "RoutePlan", "Router"]
 _RING = 4096
 _RING_MASK = _RING - 1
 _MAX_PLANS = 8192
-#: of a candidate set: (smallest window, all call tools, usable names, exclusions)
-_Fits = tuple[int, bool, tuple[str, ...], tuple[tuple[str, str], ...]]
-
-
-class NoRouteError(ModelError):
-    """No candidate model can take the request (context window, tools)."""
-
-    code = "no_route"
-    retryable = False
-
-
-class _Group:
-    """The arms of one (role, task type); ``version`` grows with every outcome. What
-    depends only on the arms (calibrations, Thompson normals) is kept per version."""
-
-    __slots__ = (
-        "arms",
-        "calibrations",
-        "calibrations_version",
-        "normals",
-        "normals_version",
-        "role",
-        "task_type",
-        "version",
-    )
-
-    def __init__(self, role: str, task_type: str) -> None:
-        self.role = role
-        self.task_type = task_type
-        self.arms: dict[str, ArmStats] = {}
-        self.version = 0
-        self.calibrations: dict[str, Calibration] = {}
-        self.calibrations_version = -1
-        self.normals: dict[str, list[float]] = {}
-        self.normals_version = -1
-
-
-class RoutePlan:
-    """The scored outcome of routing one (features, role, mode, candidates).
-
-    ``candidates``: the models that can take the request; ``nodes[i]``: their six
-    node scores; ``totals[i]``: weighted totals; ``index``: the chosen one (a rule's
-    model, else the highest total); ``winners``: with Thompson sampling, the
-    candidate each pre-drawn posterior sample chose; ``excluded``: models left out
-    and why. Reasons are written when first asked for.
-    """
-
-    __slots__ = (
-        "_nodes",
-        "arms",
-        "bonuses",
-        "calibrations",
-        "candidates",
-        "config",
-        "excluded",
-        "features",
-        "group",
-        "index",
-        "mode",
-        "notes",
-        "reasons",
-        "role",
-        "rows",
-        "rule",
-        "strategy",
-        "totals",
-        "version",
-        "weights",
-        "winners",
-    )
-
-    def __init__(self) -> None:
-        self.features: TaskFeatures
-        self.role = ""
-        self.mode = ""
-        self.strategy = ""
-        self.candidates: tuple[str, ...] = ()
-        self.excluded: Sequence[tuple[str, str]] = ()
-        self.config: RouterConfig
-        self.rows: list[PriorRow] = []
-        self.calibrations: list[Calibration | None] = []
-        self.bonuses: list[float] = []
-        self._nodes: list[tuple[float, ...]] | None = None
-        self.totals: list[float] = []
-        self.weights: tuple[float, ...] = ()
-        self.arms: list[ArmStats | None] = []
-        self.index = 0
-        self.rule: Rule | None = None
-        self.reasons: dict[int, str] | None = None
-        self.notes: Sequence[str] = ()
-        self.winners: list[int] | None = None
-        self.group: _Group
-        self.version = 0
-
-    @property
-    def nodes(self) -> list[tuple[float, ...]]:
-        """Per candidate, the six node scores in the order of ``NODES`` (worked out when
-        first asked for: deciding needs only the totals)."""
-        if self._nodes is None:
-            nodes: list[tuple[float, ...]] = []
-            score_candidates(
-                self.rows, self.calibrations, self.bonuses, self.mode, self.config, nodes=nodes
-            )
-            self._nodes = nodes
-        return self._nodes
-
-    def scores(self) -> dict[str, dict[str, float]]:
-        """Per candidate: each node's score and the total, rounded for people."""
-        result: dict[str, dict[str, float]] = {}
-        for name, nodes, total in zip(self.candidates, self.nodes, self.totals, strict=True):
-            entry = {node: round(value, 4) for node, value in zip(NODES, nodes, strict=True)}
-            entry["total"] = round(total, 4)
-            result[name] = entry
-        return result
-
-    def reason(self, index: int) -> str:
-        """Why candidate ``index`` was chosen, in one line."""
-        if self.reasons is None:
-            self.reasons = {}
-        found = self.reasons.get(index)
-        if found is None:
-            found = self.reasons[index] = self._reason(index)
-        return found
-
-    def _reason(self, index: int) -> str:
-        rule = self.rule
-        if rule is not None and index == self.index:
-            return f"rule {rule.name}: {rule.reason}"
-        name = self.candidates[index]
-        head = f"{self.mode} mode"
-        if self.winners is not None and index != self.index:
-            head += f", Thompson draw (expected best {self.candidates[self.index]})"
-        text = f"{head}: {name} scored {self.totals[index]:.3f}"
-        others = [i for i in range(len(self.candidates)) if i != index]
-        if others:
-            runner = max(others, key=self.totals.__getitem__)
-            gains = sorted(
-                (
-                    (self.weights[n] * (self.nodes[index][n] - self.nodes[runner][n]), NODES[n])
-                    for n in range(len(NODES))
-                ),
-                reverse=True,
-            )
-            ahead = ", ".join(f"{node} +{gain:.3f}" for gain, node in gains[:2] if gain > 0.0005)
-            text += f" vs {self.candidates[runner]} {self.totals[runner]:.3f}"
-            if ahead:
-                text += f" (ahead on {ahead})"
-        else:
-            text += " (the only candidate)"
-        arm = self.arms[index]
-        if arm is not None and arm.n:
-            text += (
-                f"; learned from {arm.n:g} outcome(s) as {self.role}/{self.features.task_type},"
-                f" {arm.successes / arm.n:.0%} verified"
-            )
-            if arm.proven:
-                text += ", a proven performer"
-        else:
-            text += "; no outcomes yet, catalog priors"
-        return text
-
-
-class Decision:
-    """One routing decision: ``id`` (process-local), the chosen ``model`` and why."""
-
-    __slots__ = ("id", "index", "plan", "recorded")
-
-    def __init__(self, id: int, plan: RoutePlan, index: int) -> None:
-        self.id = id
-        self.plan = plan
-        self.index = index
-        self.recorded = False
-
-    @property
-    def model(self) -> str:
-        return self.plan.candidates[self.index]
-
-    @property
-    def reason(self) -> str:
-        return self.plan.reason(self.index)
-
-    @property
-    def rule(self) -> str | None:
-        rule = self.plan.rule
-        return None if rule is None or self.index != self.plan.index else rule.name
-
-    @property
-    def role(self) -> str:
-        return self.plan.role
-
-    @property
-    def mode(self) -> str:
-        return self.plan.mode
-
-    @property
-    def task_type(self) -> str:
-        return self.plan.features.task_type
-
-    @property
-    def features(self) -> TaskFeatures:
-        return self.plan.features
-
-    def scores(self) -> dict[str, dict[str, float]]:
-        return self.plan.scores()
-
-    def route_meta(self) -> dict[str, Any]:
-        """What a response's ``provider_meta["route"]`` and a step's meta carry."""
-        return {
-            "model": self.model,
-            "reason": self.reason,
-            "scores": self.scores(),
-            "rule": self.rule,
-            "decision_id": self.id,
-            "role": self.role,
-            "mode": self.mode,
-            "task_type": self.task_type,
-            "complexity": self.features.complexity,
-            "strategy": self.plan.strategy,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.route_meta(),
-            "features": self.features.to_dict(),
-            "excluded": [{"model": m, "why": why} for m, why in self.plan.excluded],
-            "notes": list(self.plan.notes),
-        }
-
-    def __repr__(self) -> str:
-        return f"Decision({self.id}, {self.model!r}, {self.reason!r})"
 
 
 class Router:
@@ -310,12 +90,12 @@ class Router:
         self._rng = random.Random(seed)
         pool = self._bandit.pool_size if isinstance(self._bandit, Thompson) else 1
         self._draw_bits = (pool - 1).bit_length()
-        self._groups: dict[tuple[str, str], _Group] = {}
+        self._groups: dict[tuple[str, str], ArmGroup] = {}
         self._plans: dict[tuple[Any, ...], RoutePlan] = {}
         self._priors: dict[tuple[str, float, str], dict[str, PriorRow]] = {}
-        self._fits: dict[tuple[str, ...], _Fits] = {}
+        self._fits: dict[tuple[str, ...], Fits] = {}
         self._shared_bonus: dict[int, float] = {}
-        self._limits: dict[str, tuple[int, bool, bool]] = {
+        self._limits: Limits = {
             name: (spec.context_window, spec.supports_tools, spec.last_resort)
             for name, spec in self._specs.items()
         }
@@ -389,56 +169,6 @@ class Router:
             )
         return spec
 
-    def _fits_of(self, cands: tuple[str, ...]) -> _Fits:
-        """(smallest window, all call tools, usable names, exclusions) of a candidate set,
-        for requests that every candidate can take."""
-        for name in cands:
-            self._spec(name)  # raises, naming an unknown model
-        names = tuple(dict.fromkeys(cands))
-        main = [n for n in names if not self._limits[n][2]]
-        resort = [n for n in names if self._limits[n][2]]
-        chosen = main or resort
-        fits = (
-            min(self._limits[n][0] for n in chosen),
-            all(self._limits[n][1] for n in chosen),
-            tuple(chosen),
-            tuple((n, "last resort only") for n in resort) if main else (),
-        )
-        if len(self._fits) >= _MAX_PLANS:
-            self._fits.clear()
-        self._fits[cands] = fits
-        return fits
-
-    def _usable(
-        self, features: TaskFeatures, cands: tuple[str, ...], excluded: list[tuple[str, str]]
-    ) -> tuple[str, ...]:
-        """The candidates that can take a request (its window, tools); why others cannot."""
-        usable: list[str] = []
-        resort: list[str] = []
-        tokens, tools = features.context_tokens, features.needs_tools
-        for name in dict.fromkeys(cands):
-            window, has_tools, last_resort = self._limits[name]
-            if tokens > window:
-                excluded.append((name, f"context {tokens} tokens > window {window}"))
-            elif tools and not has_tools:
-                excluded.append((name, "no tool calls"))
-            elif last_resort:
-                resort.append(name)
-            else:
-                usable.append(name)
-        if not usable:
-            usable = resort
-        else:
-            excluded.extend((name, "last resort only") for name in resort)
-        if not usable:
-            raise NoRouteError(
-                f"no candidate model can take this request ({tokens} tokens"
-                f"{', with tools' if tools else ''}); candidates: "
-                + "; ".join(f"{m}: {why}" for m, why in excluded),
-                task_type=features.task_type,
-            )
-        return tuple(usable)
-
     def _prior_rows(self, features: TaskFeatures, mode: str) -> dict[str, PriorRow]:
         key = (features.task_type, features.complexity, mode)
         rows = self._priors.get(key)
@@ -470,14 +200,18 @@ class Router:
         tokens, tools = features.context_tokens, features.needs_tools
         fits = self._fits.get(cands)
         if fits is None:
-            fits = self._fits_of(cands)
+            for name in cands:
+                self._spec(name)  # raises, naming an unknown model
+            if len(self._fits) >= _MAX_PLANS:
+                self._fits.clear()
+            fits = self._fits[cands] = fits_of(self._limits, cands)
         if tokens <= fits[0] and (fits[1] or not tools):
             # the request fits every candidate: the usual case, worked out once per set
             names = fits[2]
             plan.excluded = fits[3]
         else:
             excluded: list[tuple[str, str]] = []
-            names = self._usable(features, cands, excluded)
+            names = usable_candidates(self._limits, features, cands, excluded)
             plan.excluded = excluded
         plan.candidates = names
         group = self._group(role, features.task_type)
@@ -532,7 +266,7 @@ class Router:
         self._plans[key] = plan
         return plan
 
-    def _calibrations(self, group: _Group) -> dict[str, Calibration]:
+    def _calibrations(self, group: ArmGroup) -> dict[str, Calibration]:
         """The group's arm calibrations, worked out once per outcome."""
         if group.calibrations_version != group.version:
             k = self.config.prior_strength
@@ -576,10 +310,10 @@ class Router:
 
     # -- learning ---------------------------------------------------------------------------
 
-    def _group(self, role: str, task_type: str) -> _Group:
+    def _group(self, role: str, task_type: str) -> ArmGroup:
         group = self._groups.get((role, task_type))
         if group is None:
-            group = self._groups[(role, task_type)] = _Group(role, task_type)
+            group = self._groups[(role, task_type)] = ArmGroup(role, task_type)
         return group
 
     def _load(self, arms: dict[ArmKey, ArmStats]) -> None:
@@ -688,44 +422,7 @@ class Router:
         decision = self.decide(
             features, role, mode, None if candidates is None else tuple(candidates)
         )
-        plan = decision.plan
-        scores = plan.scores()
-        draws: dict[str, float] = {}
-        if plan.winners:
-            for index in plan.winners:
-                name = plan.candidates[index]
-                draws[name] = draws.get(name, 0.0) + 1.0 / len(plan.winners)
-        group = plan.group
-        ranking = sorted(range(len(plan.candidates)), key=lambda i: -plan.totals[i])
-        return {
-            "task": task if isinstance(task, str) else None,
-            "role": role,
-            "mode": mode,
-            "strategy": self.strategy,
-            "features": features.to_dict(),
-            "weights": dict(zip(NODES, weights_for(mode), strict=True)),
-            "rule": plan.rule.name if plan.rule is not None else None,
-            "rule_description": plan.rule.describe() if plan.rule is not None else None,
-            "notes": list(plan.notes),
-            "model": decision.model,
-            "reason": decision.reason,
-            "candidates": [
-                {
-                    "model": plan.candidates[i],
-                    **scores[plan.candidates[i]],
-                    "outcomes": group.arms[plan.candidates[i]].n
-                    if plan.candidates[i] in group.arms
-                    else 0.0,
-                    **(
-                        {"thompson_share": round(draws.get(plan.candidates[i], 0.0), 4)}
-                        if plan.winners
-                        else {}
-                    ),
-                }
-                for i in ranking
-            ],
-            "excluded": [{"model": m, "why": why} for m, why in plan.excluded],
-        }
+        return explain_report(decision, task if isinstance(task, str) else None)
 
     def candidates_where(self, available: Callable[[str], bool]) -> tuple[str, ...]:
         """The default candidates for which ``available(model)`` holds."""
