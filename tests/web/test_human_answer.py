@@ -104,3 +104,30 @@ def test_answer_a_waiting_question_in_the_page(
         errors.check()
     finally:
         context.close()
+
+
+def test_cancel_a_waiting_run_from_its_page(browser: Any, server: Server) -> None:
+    run_id = server.start_run(PLAN)
+    server.wait_run(run_id, ("waiting_input",))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    errors = PageErrors([])
+    page = new_page(context, errors)
+    asked: list[str] = []
+
+    def confirm(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", confirm)
+    try:
+        page.goto(f"{server.url}/#/runs/{run_id}")
+        page.wait_for_selector("#questions form.question[data-step='approve']")
+        page.click("#cancel-run")
+        page.wait_for_selector("#run-status .status-cancelled")
+        assert asked == [f"Cancel run {run_id}? Steps that are running are stopped."]
+        assert page.query_selector("#cancel-run") is None
+        assert page.query_selector("#questions form.question") is None
+        assert server.wait_run(run_id)["status"] == "cancelled"
+        errors.check()
+    finally:
+        context.close()

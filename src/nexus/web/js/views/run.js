@@ -6,11 +6,11 @@
 // from the last seq (reconnects resume from there, so nothing is missed). Each event
 // updates what it touches at once; steps, run and artifacts are re-read shortly after.
 
-import { follow, get } from "../api.js";
+import { follow, get, post } from "../api.js";
 import { planIdOf, renderDag, stepStates } from "../dag.js";
 import { debounce, h, mount } from "../dom.js";
 import { badge, fmtCost, fmtDuration, fmtTime, fmtTokens, shortId } from "../format.js";
-import { liveState } from "../ui.js";
+import { liveState, toast } from "../ui.js";
 import { errorPanel, FINISHED_RUN, progressBar, runStatusOf, stepStatusOf } from "./common.js";
 import { MESSAGE_TYPES, testRuns, usageSummary } from "./run_data.js";
 import {
@@ -140,8 +140,25 @@ export function runView(root, runId, stepKey) {
         h("h1", null, run.plan_name, " ", h("span", { id: "run-status" }, badge(status))),
         h("p", { class: "sub" }, `Started ${fmtTime(run.created_at)}`),
       ),
-      h("div", { class: "actions", id: "run-progress" }, progressBar(run.steps_done ?? 0, run.steps_total ?? 0, status)),
+      h(
+        "div",
+        { class: "actions", id: "run-progress" },
+        progressBar(run.steps_done ?? 0, run.steps_total ?? 0, status),
+        FINISHED_RUN.has(status) ? null : h("button", { type: "button", id: "cancel-run", onClick: cancelRun }, "Cancel run"),
+      ),
     );
+  }
+
+  async function cancelRun(ev) {
+    if (!window.confirm(`Cancel run ${runId}? Steps that are running are stopped.`)) return;
+    ev.target.disabled = true;
+    try {
+      await post(`${base}/cancel`);
+      refresh();
+    } catch (err) {
+      ev.target.disabled = false;
+      toast(err.message);
+    }
   }
 
   function renderStats() {
@@ -162,8 +179,14 @@ export function runView(root, runId, stepKey) {
     );
   }
 
+  /** Questions still to answer (none once the run has ended, e.g. cancelled). */
+  function openQuestions() {
+    if (FINISHED_RUN.has(st.run.status)) return [];
+    return (st.run.waiting || []).filter((q) => !st.answered.has(q.step));
+  }
+
   function renderQuestions() {
-    const waiting = (st.run.waiting || []).filter((q) => !st.answered.has(q.step));
+    const waiting = openQuestions();
     const key = JSON.stringify(waiting);
     if (st.drawn.questions === key) return;
     const steps = JSON.stringify(waiting.map((q) => q.step));
@@ -184,7 +207,7 @@ export function runView(root, runId, stepKey) {
   }
 
   function renderSide() {
-    const key = `${st.selected}|${st.versions.steps}|${st.selected ? st.events.length : 0}|${st.answered.size}|${JSON.stringify(st.run.waiting || [])}`;
+    const key = `${st.selected}|${st.versions.steps}|${st.selected ? st.events.length : 0}|${JSON.stringify(openQuestions())}`;
     if (st.drawn.side === key) return;
     const focusInside = side.contains(document.activeElement) && document.activeElement.tagName !== "BUTTON";
     if (focusInside) return; // do not pull a form away from someone typing in it
@@ -201,7 +224,7 @@ export function runView(root, runId, stepKey) {
         node: findNode(st.run.plan, st.selected),
         steps: st.steps,
         events: st.events,
-        waiting: (st.run.waiting || []).filter((q) => !st.answered.has(q.step)),
+        waiting: openQuestions(),
         onClose: () => (location.hash = `#/runs/${encodeURIComponent(runId)}`),
         onAnswered,
       }),
