@@ -98,7 +98,9 @@ class ErrorInfo:
 
     @property
     def openai_type(self) -> str:
-        return _OPENAI_TYPES.get(self.status, "server_error" if self.status >= 500 else "error")
+        return _OPENAI_TYPES.get(
+            self.status, "server_error" if self.status >= 500 else "invalid_request_error"
+        )
 
     @property
     def anthropic_type(self) -> str:

@@ -14,8 +14,10 @@ __all__ = ["fail", "int_field", "json_object", "need_list", "need_str", "tempera
 
 
 def fail(message: str, param: str | None) -> NoReturn:
-    """Raise InvalidRequest: ``message``, prefixed with the field when there is one."""
-    raise InvalidRequest(f"{param}: {message}" if param else message, param=param)
+    """Raise InvalidRequest: ``message``, after the field when there is one (``field — …``;
+    not ``field: …``, which the secret redactor takes for a pair when the field's name
+    holds "token", as ``max_tokens`` does)."""
+    raise InvalidRequest(f"{param} — {message}" if param else message, param=param)
 
 
 def need_str(value: Any, param: str) -> str:
