@@ -93,3 +93,34 @@ async def test_resume_after_interruption_skips_succeeded_steps(kit_factory) -> N
     steps = {s.step_key: s for s in await second.engine.store.get_steps(run.run_id)}
     assert steps["b"].attempt == 2 and steps["b"].status == StepStatus.SUCCEEDED
     await second.engine.store.close()
+
+
+async def test_sequence_order_survives_storage_with_sorted_keys(kit_factory) -> None:  # type: ignore[no-untyped-def]
+    """Stored plans are canonical JSON (sorted keys); a sequence still runs as written."""
+    probe = Probe()
+    first = await kit_factory(probe)
+    plan = parse_plan(
+        {
+            "name": "ordered",
+            "steps": {
+                "s": {
+                    "sequence": {
+                        "steps": {
+                            "zeta": {"tool": "count"},
+                            "alpha": {"tool": "count"},
+                            "mid": {"tool": "count"},
+                        }
+                    }
+                }
+            },
+        }
+    )
+    run = await first.engine.create_run(plan, {})
+    await first.engine.drain()
+    await first.engine.store.close()
+    second = await kit_factory(probe)  # parses the plan back from the store
+    done = await second.engine.execute(run.run_id)
+    assert done.status == RunStatus.SUCCEEDED
+    started = [e.step_key for e in second.events if e.type == "step.started" and e.step_key != "s"]
+    assert started == ["s/zeta", "s/alpha", "s/mid"]
+    await second.engine.store.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -108,12 +108,34 @@ class ConditionNode(_Node):
     else_: tuple[str, ...] = Field((), alias="else")
 
 
+def _fill_order(steps: dict[str, Any], order: tuple[str, ...]) -> tuple[str, ...]:
+    """The children's order as written. Stored plans are JSON with sorted keys, so the
+    order is kept in its own list; a given list must name each child once."""
+    if not order:
+        return tuple(steps)
+    if sorted(order) != sorted(steps):
+        raise ValueError(
+            f"order {list(order)} must list each of the steps {sorted(steps)} exactly once"
+        )
+    return order
+
+
 class LoopSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max: int | str = 3
     until: str | None = None
     steps: dict[str, Node]
+    #: the steps' order as written (filled in when parsed; kept when stored)
+    order: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _order(self) -> LoopSpec:
+        object.__setattr__(self, "order", _fill_order(self.steps, self.order))
+        return self
+
+    def ordered_steps(self) -> dict[str, Node]:
+        return {key: self.steps[key] for key in self.order}
 
 
 class LoopNode(_Node):
@@ -126,6 +148,16 @@ class GroupSpec(BaseModel):
 
     steps: dict[str, Node]
     max_concurrency: int | None = Field(None, ge=1)
+    #: the steps' order as written (a sequence runs them in this order)
+    order: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _order(self) -> GroupSpec:
+        object.__setattr__(self, "order", _fill_order(self.steps, self.order))
+        return self
+
+    def ordered_steps(self) -> dict[str, Node]:
+        return {key: self.steps[key] for key in self.order}
 
 
 class ParallelNode(_Node):

@@ -254,7 +254,7 @@ class RunExecution:
             return await self._group(
                 path,
                 node.kind,
-                node.parallel.steps,
+                node.parallel.ordered_steps(),
                 view,
                 loop,
                 node.parallel.max_concurrency,
@@ -262,7 +262,7 @@ class RunExecution:
             )
         if isinstance(node, SequenceNode):
             return await self._group(
-                path, node.kind, node.sequence.steps, view, loop, None, sequential=True
+                path, node.kind, node.sequence.ordered_steps(), view, loop, None, sequential=True
             )
         raise StepFailed(path, {"message": f"unknown node kind {node.kind!r}"})  # pragma: no cover
 
@@ -591,6 +591,7 @@ class RunExecution:
         self, path: str, node: LoopNode, view: ChainMap[str, StepView], scope: Any
     ) -> StepView:
         spec = node.loop
+        steps = spec.ordered_steps()
         max_iterations = int(render(spec.max, scope)) if isinstance(spec.max, str) else spec.max
         rec, started = await self._group_start(path, node.kind)
         merged: dict[str, Any] = {}
@@ -598,10 +599,10 @@ class RunExecution:
         for iteration in range(1, max_iterations + 1):
             loop_vars = {"iteration": iteration, "max": max_iterations}
             local = await self._scope(
-                f"{path}[{iteration}]/", spec.steps, view, None, sequential=False, loop=loop_vars
+                f"{path}[{iteration}]/", steps, view, None, sequential=False, loop=loop_vars
             )
             merged = {}
-            for child in spec.steps:
+            for child in steps:
                 child_view = local.get(child)
                 if (
                     child_view

@@ -141,7 +141,7 @@ def _is_full_group(spec: Mapping[str, Any]) -> bool:
     steps = spec.get("steps")
     return (
         isinstance(steps, Mapping)
-        and set(spec) <= {"steps", "max_concurrency"}
+        and set(spec) <= {"steps", "max_concurrency", "order"}
         and not any(k in steps for k in NODE_KINDS)
     )
 
@@ -350,6 +350,9 @@ def _strip_steps(nodes: Mapping[str, Node], dumped: dict[str, Any]) -> dict[str,
         if children is not None:
             spec = entry.setdefault(node.kind, {})
             spec["steps"] = _strip_steps(children, spec.get("steps", {}))
+            order = spec.get("order")
+            if order is not None and list(order) == sorted(order):
+                del spec["order"]  # sorted keys (as stored) already give this order
     return dumped
 
 
