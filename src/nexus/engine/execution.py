@@ -534,7 +534,13 @@ class RunExecution:
         )
         await self._save(
             rec,
-            self.event("step.waiting", path, question=question, options=list(node.options or ())),
+            self.event(
+                "step.waiting",
+                path,
+                question=question,
+                options=list(node.options or ()),
+                default=node.default,
+            ),
         )
         return _PARKED
 
