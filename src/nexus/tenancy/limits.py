@@ -7,8 +7,9 @@ themselves for the budget and agent code.
 - :class:`DailyRequests`: requests per tenant and UTC day, counted in the
   database so every process sees every other's requests. To keep the database
   off the hot path a process adds its requests in batches (at least once a
-  second, or every :attr:`DailyRequests.flush_every` requests): across
-  processes the quota may overshoot by what they served in that second.
+  second, or every :attr:`DailyRequests.flush_every` requests) and learns the
+  others' total from each batch: across processes the quota may overshoot by
+  what they served since their last batch (a second's worth at most).
 - :class:`TenantLimits`: a tenant's effective :class:`PlanLimits` (plan plus
   overrides), cached briefly; :func:`limits_for` and :func:`check_agents` are
   what the budget and agent code call.
@@ -21,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from nexus.tenancy.errors import QuotaExceeded, RateLimited
 from nexus.tenancy.models import PlanLimits, Tenant
@@ -138,17 +140,24 @@ class DailyRequests:
             if now - count.flushed_at >= self.flush_interval_s:
                 await self._flush(tenant_id, count, now)  # learn what the others served
             if count.stored + count.pending >= limit:
-                raise QuotaExceeded(
-                    f"tenant '{tenant_id}' has used its {limit} requests for today (UTC); "
-                    "the quota resets at midnight UTC",
-                    retry_after=seconds_to_midnight(now),
-                    limit=limit,
-                )
+                self._refuse(tenant_id, limit, now)
         count.pending += 1
         total = count.stored + count.pending
         if count.pending >= self.flush_every or now - count.flushed_at >= self.flush_interval_s:
             await self._flush(tenant_id, count, now)
+            total = count.stored  # every process's requests, this one included
+            if total > limit:  # the others used the rest meanwhile
+                self._refuse(tenant_id, limit, now)
         return total
+
+    @staticmethod
+    def _refuse(tenant_id: str, limit: int, now: float) -> NoReturn:
+        raise QuotaExceeded(
+            f"tenant '{tenant_id}' has used its {limit} requests for today (UTC); "
+            "the quota resets at midnight UTC",
+            retry_after=seconds_to_midnight(now),
+            limit=limit,
+        )
 
     async def _flush(self, tenant_id: str, count: _Count, now: float) -> None:
         n, count.pending = count.pending, 0

@@ -51,7 +51,7 @@ class LimitsOut(BaseModel):
 class TenantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str = Field(pattern=TENANT_ID.pattern + "$", description="Lower-case id.")
+    tenant_id: str = Field(pattern=f"^{TENANT_ID.pattern}$", description="Lower-case id.")
     name: str | None = Field(None, min_length=1, max_length=200)
     plan: PlanName = PlanName.STARTER
     limits: LimitsIn = Field(default_factory=LimitsIn)
