@@ -5,6 +5,7 @@ recorded in the usage analytics and the metrics."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -25,9 +26,8 @@ def client(live: Live, token: str | None = None) -> OpenAI:
 
 def ask(live: Live, token: str | None = None, **kwargs: Any) -> Any:
     kwargs.setdefault("messages", HI)
-    return client(live, token).chat.completions.with_raw_response.create(
-        model="fake:echo", **kwargs
-    )
+    kwargs.setdefault("model", "fake:echo")
+    return client(live, token).chat.completions.with_raw_response.create(**kwargs)
 
 
 def test_a_repeated_deterministic_request_reaches_the_upstream_once(live: Live) -> None:
@@ -217,3 +217,31 @@ def test_failed_calls_are_recorded_too(monkeypatch: pytest.MonkeyPatch) -> None:
         ).json()
         assert set(beta_summary["by_tenant"]) == {"beta"}
         assert beta_summary["totals"]["steps"] == 1
+
+
+def test_the_tenant_plan_caps_the_daily_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("version: 1\nmodels:\n  fake:priced: {input: 10.0, output: 10.0}\n")
+    monkeypatch.setenv("NEXUS_PRICES", str(prices))
+    with running_server() as live:
+        reply = httpx.post(
+            f"{live.url}/api/tenants",
+            json={
+                "tenant_id": "thrifty",
+                "plan": "starter",
+                "limits": {"budget_usd_per_day": 0.01},
+            },
+        )
+        assert reply.status_code == 201, reply.text
+        token = live.key("operator", tenant_id="thrifty")
+        small = ask(live, token, model="fake:priced", max_tokens=100)  # about $0.001
+        assert small.headers["x-nexus-model"] == "fake:priced"
+        with pytest.raises(openai.APIStatusError) as refused:
+            ask(live, token, model="fake:priced", max_tokens=4096)  # about $0.04
+        assert refused.value.status_code == 402
+        assert isinstance(refused.value.body, dict)
+        assert "daily budget (" in refused.value.body["message"]
+        assert "of $0.0100 would be exceeded" in refused.value.body["message"]
+        assert ask(live, model="fake:priced", max_tokens=4096).status_code == 200  # other tenant

@@ -8,7 +8,9 @@ For every call, in order:
    (:func:`nexus.cache.keys.cache_decision`) — a hit costs nothing and reserves nothing;
 3. the call is charged to the caller's tenant budgets (daily and total) through
    :class:`~nexus.budgets.guard.BudgetedProvider`: reserved before the call, refused
-   when a budget would be exceeded, settled with the real usage after;
+   when a budget would be exceeded, settled with the real usage after; the daily
+   budget is the lower of ``NEXUS_BUDGET_TENANT_DAY_USD`` and the tenant plan's
+   ``budget_usd_per_day`` (when the server enforces tenancy);
 4. the answer is stored in the cache (when allowed), and the call is recorded — in
    the call log (usage analytics) and the Prometheus counters — whatever its outcome.
 
@@ -20,11 +22,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from nexus.analytics.calls import CallLog, CallRecord
 from nexus.budgets.guard import BudgetedProvider
+from nexus.budgets.policy import Limit, Scope
 from nexus.budgets.service import Budgets
 from nexus.cache.keys import CacheMode, cache_decision, request_key
 from nexus.cache.response_cache import ResponseCache
@@ -34,6 +37,7 @@ from nexus.gateway.metrics import GatewayMetrics
 from nexus.gateway.models import Api, ModelNames
 from nexus.providers.base import ModelProvider, StreamChunk
 from nexus.providers.pricing import default_price_table
+from nexus.tenancy.limits import limits_for
 
 __all__ = ["Answer", "Caller", "Gateway"]
 
@@ -96,17 +100,31 @@ class Gateway:
             update={"model": full, "metadata": metadata, "correlation_id": caller.correlation_id}
         )
 
-    def _provider(self, routed: ModelRequest, asked: str, caller: Caller) -> ModelProvider:
+    async def _scopes(self, budgets: Budgets, tenant_id: str) -> list[Scope]:
+        """The tenant's daily and total budgets; the daily one at most the tenant's plan
+        allows (``budget_usd_per_day``) when the server enforces tenancy."""
+        scopes = [
+            s
+            for s in budgets.policy.scopes(tenant_id=tenant_id, run_id="-", agent_id="-")
+            if s.kind in _TENANT_SCOPES
+        ]
+        plan = await limits_for(tenant_id)
+        if plan is None:
+            return scopes
+        for i, scope in enumerate(scopes):
+            usd = scope.limit.usd
+            if scope.kind == "tenant_day" and (usd is None or usd > plan.budget_usd_per_day):
+                limit = Limit(plan.budget_usd_per_day, scope.limit.tokens, scope.limit.calls)
+                scopes[i] = replace(scope, limit=limit)
+        return scopes
+
+    async def _provider(self, routed: ModelRequest, asked: str, caller: Caller) -> ModelProvider:
         provider = self.names.provider(routed.model, asked)
         budgets = self.budgets
         if budgets is None:
             return provider
         policy = budgets.policy
-        scopes = [
-            s
-            for s in policy.scopes(tenant_id=caller.tenant_id, run_id="-", agent_id="-")
-            if s.kind in _TENANT_SCOPES
-        ]
+        scopes = await self._scopes(budgets, caller.tenant_id)
         return BudgetedProvider(
             provider,
             budgets.ledger,
@@ -186,7 +204,7 @@ class Gateway:
                     )  # fmt: skip
                     return Answer(found, "hit", routed.model)
         try:
-            provider = self._provider(routed, request.model, caller)
+            provider = await self._provider(routed, request.model, caller)
             response = await provider.complete(routed)
         except Exception as exc:
             self._record(api, caller, routed, started=started, usage=None, answered_by=None,
@@ -216,7 +234,7 @@ class Gateway:
         provider: ModelProvider | None = None
         delivered = False
         try:
-            provider = self._provider(routed, asked, caller)
+            provider = await self._provider(routed, asked, caller)
             async for chunk in provider.stream(routed):
                 if chunk.type == "done":
                     usage, answered = chunk.usage, chunk.model
