@@ -59,16 +59,21 @@ def request_plan(
     return parsed
 
 
+def _server_admin(principal: Principal) -> bool:
+    """The server's files are for the admins of the whole installation, not of one tenant."""
+    return principal.all_tenants and principal.allows("admin")
+
+
 def check_plan_access(principal: Principal, plan: Plan) -> None:
     """Inline plans that read files of the server (a team file, a workspace seed) need the
     admin role."""
     reads_files = (plan.team is not None and not plan.team.startswith("builtin:")) or (
         plan.workspace is not None and plan.workspace.seed
     )
-    if reads_files and not principal.allows("admin"):
+    if reads_files and not _server_admin(principal):
         raise Forbidden(
             "a plan with a team file or a workspace seed reads files of the server: "
-            "that needs the admin role",
+            "that needs an admin of the default tenant",
             required_role="admin",
             role=principal.role,
         )
@@ -84,9 +89,9 @@ async def start_run_for(
 ) -> RunRecord:
     """Create a run for the caller's tenant and execute it here if a slot is free (else
     the claim loop of this or another server takes it)."""
-    if workspace is not None and not principal.allows("admin"):
+    if workspace is not None and not _server_admin(principal):
         raise Forbidden(
-            "choosing the workspace directory needs the admin role",
+            "choosing the workspace directory needs an admin of the default tenant",
             required_role="admin",
             role=principal.role,
         )
