@@ -3,6 +3,8 @@ what happens to requests without a valid key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.tenancy.conftest import World, open_world
@@ -132,3 +134,18 @@ async def test_without_any_key_the_server_is_open_until_the_first_key(database_u
         assert (await world.client.get("/api/runs")).status_code == 401
         again = await world.client.get("/api/runs", headers={"X-API-Key": token})
         assert again.status_code == 200
+
+
+async def test_only_the_installations_admins_touch_server_files(
+    world: World, tmp_path: Path
+) -> None:
+    plan = {"name": "p", "steps": {"s": {"tool": "echo", "with": {}}}}
+    body = {"plan": plan, "workspace": str(tmp_path / "elsewhere")}
+    tenant_admin = await world.call("a_admin", "POST", "/api/runs", json=body)
+    assert tenant_admin.status_code == 403
+    assert "admin of the default tenant" in tenant_admin.json()["error"]["message"]
+    seeded = {"plan": {**plan, "team": "/etc/team.yaml"}}
+    assert (await world.call("a_admin", "POST", "/api/runs", json=seeded)).status_code == 403
+    assert not (tmp_path / "elsewhere").exists()
+    root = await world.call("root", "POST", "/api/runs", json=body)
+    assert root.status_code == 201, root.text
