@@ -90,6 +90,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "The key's role does not allow this"},
     404: {"model": ErrorBody, "description": "Not found"},
     409: {"model": ErrorBody, "description": "The resource's state does not allow this"},
+    413: {"model": ErrorBody, "description": "The request body is too large"},
     422: {"model": ErrorBody, "description": "Invalid request or plan"},
     429: {"model": ErrorBody, "description": "Too many requests"},
     500: {"model": ErrorBody, "description": "Internal error"},
