@@ -18,22 +18,23 @@ from nexus.runtime import Nexus
 __all__ = ["Admin", "Config", "Executor", "Metrics", "Nx", "Operator", "Viewer", "load_run"]
 
 
-def get_nx(conn: HTTPConnection) -> Nexus:
+# The getters are ``async``: FastAPI runs a plain ``def`` dependency in a worker thread.
+async def get_nx(conn: HTTPConnection) -> Nexus:
     nx: Nexus = conn.app.state.nx
     return nx
 
 
-def get_executor(conn: HTTPConnection) -> RunExecutor:
+async def get_executor(conn: HTTPConnection) -> RunExecutor:
     executor: RunExecutor = conn.app.state.executor
     return executor
 
 
-def get_settings(conn: HTTPConnection) -> ServerSettings:
+async def get_settings(conn: HTTPConnection) -> ServerSettings:
     settings: ServerSettings = conn.app.state.settings
     return settings
 
 
-def get_metrics(conn: HTTPConnection) -> NexusMetrics:
+async def get_metrics(conn: HTTPConnection) -> NexusMetrics:
     metrics: NexusMetrics = conn.app.state.metrics
     return metrics
 
