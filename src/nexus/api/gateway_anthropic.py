@@ -17,7 +17,6 @@ model's tokenizer. Errors use the Anthropic error body.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,6 +32,7 @@ from nexus.api.gateway_common import (
     caller_of,
     get_gateway,
     read_json,
+    unique_suffix,
 )
 from nexus.domain.messages import ModelRequest
 from nexus.gateway import Caller
@@ -114,7 +114,7 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def _message_id() -> str:
-    return "msg_" + secrets.token_hex(12)
+    return "msg_" + unique_suffix()
 
 
 @router.post(

@@ -13,7 +13,9 @@ the API's own error body (:mod:`nexus.gateway.errors`); a request that carries a
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -43,11 +45,21 @@ __all__ = [
     "install_gateway",
     "openai_route",
     "read_json",
+    "unique_suffix",
 ]
 
 log = logging.getLogger("nexus.api.gateway")
 
 Renderer = Callable[[Request, ErrorInfo], Response]
+
+_PROCESS_ID = secrets.token_hex(6)
+_SEQUENCE = itertools.count(1)
+
+
+def unique_suffix() -> str:
+    """A suffix for response ids, unique across processes: this process's random prefix and
+    a counter (no random bytes to read per request)."""
+    return f"{_PROCESS_ID}{next(_SEQUENCE):012x}"
 
 
 class _OpenAIError(BaseModel):

@@ -17,7 +17,6 @@ event. ``GET /v1/models`` answers in the Anthropic format when the request has a
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,6 +34,7 @@ from nexus.api.gateway_common import (
     get_gateway,
     openai_route,
     read_json,
+    unique_suffix,
 )
 from nexus.domain.messages import ModelRequest
 from nexus.gateway import Caller
@@ -98,7 +98,7 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def _completion_id() -> str:
-    return "chatcmpl-" + secrets.token_hex(12)
+    return "chatcmpl-" + unique_suffix()
 
 
 @router.post(

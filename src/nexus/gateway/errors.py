@@ -28,9 +28,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nexus.api.errors import status_for
 from nexus.budgets.ledger import BudgetExceeded
-from nexus.errors import ConfigError, ModelError, NexusError, NotFoundError, UserError
+from nexus.errors import (
+    ConfigError,
+    InvalidStateError,
+    ModelError,
+    NexusError,
+    NotFoundError,
+    StepError,
+    StoreError,
+    UserError,
+)
 from nexus.observability.logging import redact
 from nexus.providers.errors import (
     ProviderError,
@@ -123,6 +131,23 @@ class ErrorInfo:
         return {"type": "error", "error": error}
 
 
+def _status_of(exc: NexusError) -> int:
+    """The status a Nexus error sets for itself, else the one of its class (as the API's)."""
+    explicit = getattr(exc, "status_code", None)
+    if isinstance(explicit, int):
+        return explicit
+    for cls, status in (
+        (NotFoundError, 404),
+        (InvalidStateError, 409),
+        (UserError, 400),
+        (StepError, 502),
+        (StoreError, 503),
+    ):
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
 def _retry_headers(seconds: float | None) -> dict[str, str]:
     if seconds is None:
         return {}
@@ -155,7 +180,7 @@ def describe_error(exc: BaseException, correlation_id: str | None = None) -> Err
     if isinstance(exc, ModelError):
         return ErrorInfo(502, exc.code, redact(exc.message))
     if isinstance(exc, NexusError):
-        status = status_for(exc)
+        status = _status_of(exc)
         raw_headers = getattr(exc, "headers", None)
         headers = dict(raw_headers) if isinstance(raw_headers, dict) else {}
         param = getattr(exc, "param", None)
