@@ -135,6 +135,7 @@ def create_app(
     app.state.api_open = server.api_open
     app.state.metrics = metrics
     app.state.settings = server
+    install_gateway(app)  # /v1 model gateway; its routes first: they are the busiest
     tenancy.install(app)  # keys, roles, quotas, size limit, audit; tenants/keys/audit routes
     if authenticator is not None:
         set_authenticator(app, authenticator)
@@ -142,5 +143,4 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     for router in ROUTERS:
         app.include_router(router)
-    install_gateway(app)  # /v1: OpenAI- and Anthropic-compatible model gateway
     return app
