@@ -25,8 +25,12 @@ from tests.providers.fakes.openai_wire import (
 from tests.providers.fakes.server import FakeServer, Reply
 
 
-@pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+@pytest.fixture(params=["sdk", "http"])
+def upstream(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeServer]:
+    """The scripted upstream, reached through each OpenAI transport (SDK and lean HTTP)."""
+    monkeypatch.setenv("NEXUS_OPENAI_TRANSPORT", request.param)
     with FakeServer() as server:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-upstream-key-0000")
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)
