@@ -18,6 +18,8 @@ over one adapter per endpoint. Variables (read when a model is first used):
 ``NEXUS_MODEL_MAX_ATTEMPTS``   attempts per call, first included (default 4)
 ``NEXUS_BREAKER_FAILURES``     consecutive failures that open an endpoint (default 5)
 ``NEXUS_BREAKER_COOLDOWN_S``   how long an open endpoint is skipped (default 30)
+``NEXUS_OPENAI_TRANSPORT``     ``sdk`` (default): the official client; ``http``: the
+                               lean client of :mod:`nexus.providers.openai_http`
 =============================  ===============================================
 
 Endpoints are looked up in that order: the file's entry for the model, the
@@ -184,7 +186,12 @@ def endpoints_for(spec: RemoteSpec, model: str, env: Mapping[str, str]) -> list[
 
 
 def _adapter(
-    spec: RemoteSpec, model: str, url: str, key: str | None, timeout: float
+    spec: RemoteSpec,
+    model: str,
+    url: str,
+    key: str | None,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
 ) -> ModelProvider:
     # the SDKs take a second or more to import: only when a model is first made
     key_env = spec.key_env or spec.base_url_env
@@ -198,6 +205,18 @@ def _adapter(
             api_key_env=key_env,
             name=spec.prefix,
             timeout_s=timeout,
+        )
+    if (env or {}).get("NEXUS_OPENAI_TRANSPORT", "").strip().lower() == "http":
+        from nexus.providers.openai_http import OpenAIHttpProvider
+
+        return OpenAIHttpProvider(
+            model,
+            base_url=url,
+            api_key=key,
+            api_key_env=key_env,
+            name=spec.prefix,
+            timeout_s=timeout,
+            max_tokens_field=spec.max_tokens_field,
         )
     from nexus.providers.openai_provider import OpenAIProvider
 
@@ -228,7 +247,7 @@ def make_remote_provider(
         key = source.get(spec.key_env, "").strip() or None
     timeout = _number(source, "NEXUS_MODEL_TIMEOUT_S", 120.0, 0.001)
     endpoints = [
-        Endpoint(url, _adapter(spec, model, url, key, timeout))
+        Endpoint(url, _adapter(spec, model, url, key, timeout, source))
         for url in endpoints_for(spec, model, source)
     ]
     return ReliableProvider(
