@@ -192,6 +192,8 @@ class RunExecutor:
             self._wake.set()
 
     def _start(self, run_id: str) -> None:
+        if run_id in self.active:  # two callers claimed it while the other one awaited
+            return
         task = asyncio.create_task(self._execute(run_id), name=f"nexus-run-{run_id}")
         self.active[run_id] = task
         if self.metrics is not None:
