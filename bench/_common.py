@@ -56,7 +56,7 @@ CONFIGS: dict[str, dict[str, tuple[str, ...]]] = {
             "async-sqlite-default-durability",
         ),
         "W3": ("sync", "sync-sqlite", "async-sqlite", "sync-sqlite-normal"),
-        "W4": ("async", "async-sqlite"),
+        "W4": ("async", "async-sqlite-normal"),
     },
     "floor": {"W2": ("full", "normal"), "W4": ("memory",)},
 }
@@ -75,9 +75,11 @@ def merge_prompt(replies: list[str]) -> str:
 class FakeModel:
     """A model that answers at once (or after ``delay`` seconds) with a short reply.
 
-    The reply quotes the start of the prompt, so each step's output depends on
-    the previous one, and stays short (≤ 60 characters) however long the chain.
-    Both frameworks use this same object, so the model costs them the same.
+    The reply numbers the call and quotes the start of the prompt: each step's
+    output depends on the previous one, no two replies are alike (as with a real
+    model, so a store that shares identical payloads gains nothing here), and a
+    reply stays short (about 60 characters) however long the chain. Both
+    frameworks use this same object, so the model costs them the same.
     """
 
     def __init__(self, delay: float = 0.0) -> None:
@@ -86,7 +88,7 @@ class FakeModel:
 
     def answer(self, prompt: str) -> str:
         self.calls += 1
-        return "ok: " + prompt[:56]
+        return f"ok {self.calls}: {prompt[:48]}"
 
     async def complete(self, prompt: str) -> str:
         if self.delay:

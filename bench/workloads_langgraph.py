@@ -151,7 +151,11 @@ def _input(workload: str, i: int) -> dict[str, Any]:
 def _check(workload: str, state: dict[str, Any]) -> None:
     """Refuse to report a measurement of runs that did not do the work."""
     if workload == "W3":
-        ok = len(state["results"]) == WORKERS and state["merged"].startswith("ok: Merge")
+        ok = (
+            len(state["results"]) == WORKERS
+            and state["merged"].startswith("ok ")
+            and "Merge: " in state["merged"]
+        )
     else:
         ok = len(state["replies"]) == len(ROLES)
     if not ok:

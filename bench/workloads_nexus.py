@@ -129,7 +129,7 @@ def _check(workload: str, run: RunRecord) -> None:
     """Refuse to report a measurement of runs that did not do the work."""
     last = "merge" if workload == "W3" else ROLES[-1]
     reply = (run.output or {}).get(last, {}).get("reply", "")
-    if run.status != RunStatus.SUCCEEDED or not reply.startswith("ok: "):
+    if run.status != RunStatus.SUCCEEDED or not reply.startswith("ok "):
         raise SystemExit(f"{workload}: run {run.run_id} ended {run.status}: {run.error}")
 
 
