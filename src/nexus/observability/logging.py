@@ -52,6 +52,7 @@ _SHAPES = (
     re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),
+    re.compile(r"\bnx_[0-9a-f]{12}_[A-Za-z0-9_\-]{43}"),  # Nexus API keys (nexus.tenancy.keys)
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{6,}")
 _PAIR = re.compile(
