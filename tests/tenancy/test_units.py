@@ -113,3 +113,11 @@ async def test_limits_for_the_budget_code() -> None:
     finally:
         use_limits(None)
         await store.close()
+
+
+def test_keys_are_masked_wherever_text_is_redacted() -> None:
+    from nexus.observability.logging import redact
+
+    token = str(new_token())
+    assert redact(f"my key is {token}, keep it") == "my key is ***, keep it"
+    assert token not in redact({"message": f"use {token}"})["message"]

@@ -179,6 +179,11 @@ class TenantScopedPostgresStore(PostgresStore):
             fairy.close()
         return opened
 
+    def _scope_sql(self, tenant: str) -> sql.Composed:
+        return sql.SQL("SET LOCAL ROLE {}; SELECT set_config('nexus.tenant', {}, true)").format(
+            sql.Identifier(self.role), sql.Literal(tenant)
+        )
+
     def _fetch_sync(self, sql_text: str, params: dict[str, Any]) -> list[Any]:
         tenant = read_tenant.get()
         if tenant is None or not self.rls_active:
@@ -188,8 +193,7 @@ class TenantScopedPostgresStore(PostgresStore):
             fairy = self._engine.raw_connection()
             try:
                 cur = fairy.cursor()
-                cur.execute(f'SET LOCAL ROLE "{self.role}"')
-                cur.execute("SELECT set_config('nexus.tenant', %(t)s, true)", {"t": tenant})
+                cur.execute(self._scope_sql(tenant))  # one round trip for role and tenant
                 cur.execute(sql_text, params)
                 rows: list[Any] = list(cur.fetchall())
                 fairy.rollback()  # ends the transaction: role and setting end with it
