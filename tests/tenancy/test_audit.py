@@ -146,3 +146,14 @@ async def test_the_database_refuses_to_change_the_audit_log(world: World) -> Non
             conn.execute(text("TRUNCATE audit_log"))
         assert isinstance(truncated.value.orig, psycopg.errors.InsufficientPrivilege)
     assert len(await _entries(world)) == count
+
+
+async def test_refused_websockets_are_audited(world: World) -> None:
+    from tests.tenancy.test_isolation import _websocket_close
+
+    first = await _websocket_close(world, "/api/runs/r-1/ws", "nx_0123456789ab_" + "Z" * 43)
+    assert first["type"] == "websocket.close" and first["code"] == 4401
+    entries = [e for e in await _entries(world) if e.action.startswith("WS ")]
+    assert [(e.action, e.status, e.outcome, e.detail, e.client_ip) for e in entries] == [
+        ("WS /api/runs/{run_id}/ws", 401, Outcome.DENIED, "unknown key", CLIENT_IP)
+    ]
