@@ -4,22 +4,23 @@ and requests/s under load.
     .venv/bin/python bench/gateway.py                      # defaults: 3000 pairs, 8 s of load
     .venv/bin/python bench/gateway.py --requests 500 --load-seconds 3 --json out.json
 
-Three processes on loopback:
+Three processes on loopback (the peers are in ``bench/_gateway_peers.py``):
 
-- a fake OpenAI-compatible upstream (``upstream`` below): an asyncio server with
-  TCP_NODELAY that answers every ``POST …/chat/completions`` with a fixed
-  ``chat.completion`` body (or, for ``stream: true``, a fixed SSE stream);
-- ``nexus serve --open`` with ``OPENAI_BASE_URL`` pointing at the upstream: the real
-  server, every middleware, API-key auth (a tenant whose rate limits are lifted),
-  budgets (reserve and settle on the SQLite spend log), the call log, the
-  ``openai:`` provider with its SDK client;
+- a fake OpenAI-compatible upstream: an asyncio server with TCP_NODELAY that answers
+  every ``POST …/chat/completions`` with a fixed ``chat.completion`` body (or, for
+  ``stream: true``, a fixed SSE stream);
+- ``nexus serve --open`` with ``OPENAI_BASE_URL`` pointing at the upstream, once with
+  each OpenAI transport (``NEXUS_OPENAI_TRANSPORT=http``, the lean client, and ``sdk``,
+  the official SDK): the real server, every middleware, API-key auth (a tenant whose
+  rate limits are lifted), budgets (reserve and settle on the SQLite spend log), the
+  call log, the ``openai:`` provider;
 - this process, the client: one keep-alive ``httpx.Client`` sends the same request
   to the upstream directly and through the gateway, alternating, after a warm-up.
 
 Added latency = the gateway path's percentile − the direct path's percentile (the
 median of the per-pair differences is reported too). Requests/s come from a separate
-load process (``load`` below: asyncio, keep-alive connections, fixed concurrency)
-against the gateway, and against the upstream alone as the ceiling of this machine.
+load process (asyncio, keep-alive connections, fixed concurrency) against each
+gateway, and against the upstream alone as the ceiling of this machine.
 
 For reference, the same measurement is taken through ``floor``: a bare ASGI proxy
 under the same uvicorn that forwards the body with one shared ``httpx.AsyncClient``
@@ -47,7 +48,10 @@ from typing import Any
 import httpx
 import orjson
 
+from _gateway_peers import ANSWER_TEXT, percentile
+
 ROOT = Path(__file__).resolve().parents[1]
+PEERS = str(Path(__file__).with_name("_gateway_peers.py"))
 MODEL = "gpt-4o-mini"
 PROMPT = [{"role": "user", "content": "Say hello in five words."}]
 UPSTREAM_KEY = "sk-bench-upstream-0000000000"
@@ -57,211 +61,6 @@ LIMITS = {
     "requests_per_day": 10**12,
     "budget_usd_per_day": 1e9,
 }
-
-COMPLETION = {
-    "id": "chatcmpl-bench",
-    "object": "chat.completion",
-    "created": 1_700_000_000,
-    "model": "gpt-4o-mini-2024-07-18",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "Hello there, nice to meet you."},
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 14, "completion_tokens": 8, "total_tokens": 22},
-}
-
-
-def _sse() -> bytes:
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": 1_700_000_000,
-            "model": "gpt-4o-mini-2024-07-18",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-
-    events = [chunk({"role": "assistant", "content": ""})]
-    events += [chunk({"content": w}) for w in ("Hello", " there", ", nice", " to meet", " you.")]
-    events.append(chunk({}, "stop"))
-    usage = {**chunk({}), "choices": [], "usage": COMPLETION["usage"]}
-    events.append(usage)
-    body = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events)
-    return body + b"data: [DONE]\n\n"
-
-
-# --- the fake upstream -------------------------------------------------------------------
-
-
-class _Upstream(asyncio.Protocol):
-    json_reply = orjson.dumps(COMPLETION)
-    sse_reply = _sse()
-
-    def connection_made(self, transport: Any) -> None:  # uvloop's is no asyncio.Transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.transport = transport
-        self.buffer = bytearray()
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(self.buffer[:end]).lower()
-            length = 0
-            marker = head.find(b"content-length:")
-            if marker >= 0:
-                length = int(head[marker + 15 :].split(b"\r\n", 1)[0])
-            total = end + 4 + length
-            if len(self.buffer) < total:
-                return
-            body = bytes(self.buffer[end + 4 : total])
-            del self.buffer[:total]
-            streamed = b'"stream":true' in body or b'"stream": true' in body
-            payload, kind = (
-                (self.sse_reply, b"text/event-stream")
-                if streamed
-                else (self.json_reply, b"application/json")
-            )
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: " + kind + b"\r\ncontent-length: "
-                + str(len(payload)).encode() + b"\r\n\r\n" + payload
-            )  # fmt: skip
-
-
-def serve_upstream(port: int) -> None:
-    """Run the fake upstream on 127.0.0.1:``port`` until killed."""
-    _use_uvloop()
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Upstream, "127.0.0.1", port, backlog=1024)
-        print("ready", flush=True)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
-
-
-# --- the floor: a bare forwarding proxy ------------------------------------------------------
-
-
-def serve_floor(port: int, upstream: str) -> None:
-    """A bare ASGI proxy under uvicorn: read the body, forward it, return the bytes."""
-    import uvicorn
-
-    state: dict[str, httpx.AsyncClient] = {}
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    state["client"] = httpx.AsyncClient(base_url=upstream, timeout=30)
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await state["client"].aclose()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        reply = await state["client"].post(
-            "/chat/completions", content=body, headers={"content-type": "application/json"}
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": reply.status_code,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": reply.content})
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-
-
-# --- the load process --------------------------------------------------------------------------
-
-
-def run_load(
-    port: int, path: str, body: bytes, token: str, seconds: float, concurrency: int
-) -> None:
-    """Keep ``concurrency`` keep-alive connections busy for ``seconds``; print one JSON line."""
-    _use_uvloop()
-    request = (
-        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
-        f"authorization: Bearer {token}\r\ncontent-length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    latencies: list[float] = []
-    errors = 0
-
-    async def worker(deadline: float) -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            lowered = head.lower()
-            marker = lowered.find(b"content-length:")
-            length = int(lowered[marker + 15 :].split(b"\r\n", 1)[0]) if marker >= 0 else 0
-            await reader.readexactly(length)
-            if not head.startswith(b"HTTP/1.1 200"):
-                errors += 1
-            latencies.append(time.perf_counter() - started)
-        writer.close()
-
-    async def main() -> float:
-        started = time.perf_counter()
-        deadline = started + seconds
-        await asyncio.gather(*(worker(deadline) for _ in range(concurrency)))
-        return time.perf_counter() - started
-
-    elapsed = asyncio.run(main())
-    latencies.sort()
-    print(
-        json.dumps(
-            {
-                "requests": len(latencies),
-                "errors": errors,
-                "seconds": round(elapsed, 3),
-                "rps": round(len(latencies) / elapsed, 1),
-                "p50_ms": round(_pct(latencies, 50) * 1e3, 3),
-                "p99_ms": round(_pct(latencies, 99) * 1e3, 3),
-            }
-        ),
-        flush=True,
-    )
-
-
-# --- helpers ------------------------------------------------------------------------------------
-
-
-def _use_uvloop() -> None:
-    try:
-        import uvloop
-    except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def _pct(values: list[float], q: float) -> float:
-    """The q-th percentile of sorted ``values`` (nearest rank)."""
-    if not values:
-        return float("nan")
-    rank = max(0, min(len(values) - 1, round(q / 100 * len(values) + 0.5) - 1))
-    return values[rank]
 
 
 def _free_port() -> int:
@@ -312,9 +111,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def _summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {
-        "p50_ms": round(_pct(ordered, 50) * 1e3, 4),
-        "p90_ms": round(_pct(ordered, 90) * 1e3, 4),
-        "p99_ms": round(_pct(ordered, 99) * 1e3, 4),
+        "p50_ms": round(percentile(ordered, 50) * 1e3, 4),
+        "p90_ms": round(percentile(ordered, 90) * 1e3, 4),
+        "p99_ms": round(percentile(ordered, 99) * 1e3, 4),
         "mean_ms": round(statistics.fmean(ordered) * 1e3, 4),
     }
 
@@ -351,7 +150,7 @@ def measure_pairs(
         "gateway": v,
         "added_p50_ms": round(v["p50_ms"] - d["p50_ms"], 4),
         "added_p99_ms": round(v["p99_ms"] - d["p99_ms"], 4),
-        "added_pairwise_p50_ms": round(_pct(diffs, 50) * 1e3, 4),
+        "added_pairwise_p50_ms": round(percentile(diffs, 50) * 1e3, 4),
         "pairs": pairs,
     }
 
@@ -364,7 +163,7 @@ def load(
     try:
         proc = subprocess.run(
             [
-                sys.executable, __file__, "load", "--port", str(port), "--path", path,
+                sys.executable, PEERS, "load", "--port", str(port), "--path", path,
                 "--body-file", handle.name, "--token", token, "--seconds", str(seconds),
                 "--concurrency", str(conc),
             ],
@@ -498,7 +297,7 @@ def _check_answer(reply: httpx.Response) -> None:
     if reply.status_code != 200:
         raise SystemExit(f"the gateway answered HTTP {reply.status_code}: {reply.text[:500]}")
     answer = reply.json()
-    if answer["choices"][0]["message"]["content"] != "Hello there, nice to meet you.":
+    if answer["choices"][0]["message"]["content"] != ANSWER_TEXT:
         raise SystemExit(f"unexpected gateway answer: {reply.text[:300]}")
     if answer["model"] != f"openai:{MODEL}" or answer["usage"]["total_tokens"] != 22:
         raise SystemExit(f"unexpected model or usage: {reply.text[:300]}")
@@ -572,10 +371,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     up_port, floor_port = _free_port(), _free_port()
     up_url = f"http://127.0.0.1:{up_port}/v1"
-    procs = [_spawn([sys.executable, __file__, "upstream", "--port", str(up_port)])]
+    procs = [_spawn([sys.executable, PEERS, "upstream", "--port", str(up_port)])]
     _wait_port(up_port)
     procs.append(
-        _spawn([sys.executable, __file__, "floor", "--port", str(floor_port), "--upstream", up_url])
+        _spawn([sys.executable, PEERS, "floor", "--port", str(floor_port), "--upstream", up_url])
     )
     nexus = str(Path(sys.executable).with_name("nexus"))
     gateways: dict[str, int] = {}
@@ -625,7 +424,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["load_concurrency"] = args.concurrency
         if args.breakdown:
             home = Path(tempfile.mkdtemp(prefix="nexus-gateway-bench-breakdown-"))
-            result["breakdown_us"] = asyncio.run(breakdown(up_url, home, args.breakdown_rounds))
+            try:
+                result["breakdown_us"] = asyncio.run(breakdown(up_url, home, args.breakdown_rounds))
+            except Exception as exc:  # the measured figures above stand without it
+                result["breakdown_error"] = f"{type(exc).__name__}: {exc}"
     finally:
         client.close()
         for proc in reversed(procs):
@@ -686,6 +488,8 @@ def render(result: dict[str, Any]) -> str:
             f" ms, {part['load']['errors']} errors; calls in the usage analytics"
             f" {part['calls_accounted']} (${part['cost_accounted_usd']:.4f})."
         )
+    if "breakdown_error" in result:
+        lines += ["", f"The in-process breakdown failed: {result['breakdown_error']}"]
     if "breakdown_us" in result:
         lines += ["", "| step (in-process) | µs |", "|---|---:|"]
         lines += [f"| {k} | {v:.1f} |" for k, v in result["breakdown_us"].items()]
@@ -693,20 +497,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command")
-    up = sub.add_parser("upstream", help="serve the fake upstream")
-    up.add_argument("--port", type=int, required=True)
-    fl = sub.add_parser("floor", help="serve the bare forwarding proxy")
-    fl.add_argument("--port", type=int, required=True)
-    fl.add_argument("--upstream", required=True)
-    ld = sub.add_parser("load", help="generate load (used by the run)")
-    ld.add_argument("--port", type=int, required=True)
-    ld.add_argument("--path", required=True)
-    ld.add_argument("--body-file", required=True)
-    ld.add_argument("--token", required=True)
-    ld.add_argument("--seconds", type=float, default=8.0)
-    ld.add_argument("--concurrency", type=int, default=16)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="measured pairs")
     parser.add_argument("--warmup", type=int, default=300, help="pairs before measuring")
     parser.add_argument("--load-seconds", type=float, default=8.0)
@@ -715,18 +506,10 @@ def main() -> None:
     parser.add_argument("--breakdown-rounds", type=int, default=5000)
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args()
-    if args.command == "upstream":
-        serve_upstream(args.port)
-    elif args.command == "floor":
-        serve_floor(args.port, args.upstream)
-    elif args.command == "load":
-        body = Path(args.body_file).read_bytes()
-        run_load(args.port, args.path, body, args.token, args.seconds, args.concurrency)
-    else:
-        result = run(args)
-        print(render(result))
-        if args.json is not None:
-            args.json.write_text(json.dumps(result, indent=2) + "\n")
+    result = run(args)
+    print(render(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
