@@ -169,3 +169,16 @@ async def test_the_database_refuses_even_when_the_app_check_is_gone(
     assert listed["items"] == []
     # the owner still reads it, through the same policies
     assert (await world.call("b_viewer", "GET", f"/api/runs/{run_id}")).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_request_without_a_key_does_not_inherit_the_last_tenant(
+    world_with_b: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-process client runs requests in one task: the tenant must not carry over."""
+    world = world_with_b
+    assert (await world.call("a_viewer", "GET", "/api/runs")).status_code == 200
+    assert read_tenant.get() == "alpha"
+    monkeypatch.setattr(world.app.state, "api_open", True)  # no key: the default admin
+    everyone = (await world.client.get("/api/runs", params={"limit": 500})).json()
+    assert world.b["run_id"] in {r["run_id"] for r in everyone["items"]}

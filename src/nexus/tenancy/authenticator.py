@@ -73,6 +73,7 @@ class KeyAuthenticator:
         self._touched_at = clock()
 
     async def authenticate(self, conn: HTTPConnection) -> Principal | None:
+        read_tenant.set(None)  # nothing of an earlier request in the same task carries over
         raw = presented_key(conn)
         if raw is None:
             return None
