@@ -269,6 +269,43 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+async def _rls_cost(database_url: str, reads: int = 2000) -> dict[str, Any]:
+    """In-process: one ``get_run`` on PostgreSQL as the store's owner, and through row level
+    security (``SET LOCAL ROLE nexus_api`` + the tenant setting), alternating blocks."""
+    from nexus.domain.runs import RunRecord
+    from nexus.tenancy.rls import TenantScopedPostgresStore, read_tenant
+
+    schema = f"bench_rls_{os.getpid()}"
+    sep = "&" if "?" in database_url else "?"
+    store = TenantScopedPostgresStore(f"{database_url}{sep}schema={schema}")
+    await store.open()
+    samples: dict[str, list[float]] = {"owner": [], "rls": []}
+    try:
+        await store.create_run(RunRecord("r1", "p", {}, {}, tenant_id="bench"))
+        for _block in range(10):
+            for label, tenant in (("owner", None), ("rls", "bench")):
+                token = read_tenant.set(tenant)
+                try:
+                    for i in range(reads // 10 + 10):
+                        start = time.perf_counter()
+                        await store.get_run("r1")
+                        if i >= 10:  # a few warm-up reads per block
+                            samples[label].append(time.perf_counter() - start)
+                finally:
+                    read_tenant.reset(token)
+    finally:
+        await store.close()
+        _drop_schema(database_url, schema)
+    out: dict[str, Any] = {}
+    for label, values in samples.items():
+        ordered = sorted(values)
+        out[label] = {
+            "p50_ms": round(_pct(ordered, 50) * 1e3, 3),
+            "p99_ms": round(_pct(ordered, 99) * 1e3, 3),
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
@@ -281,6 +318,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
     parser.add_argument("--database-url", default="", help="PostgreSQL URL (default: SQLite)")
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--rls-cost",
+        action="store_true",
+        help="only measure what row level security adds to one read (needs --database-url)",
+    )
     args = parser.parse_args()
     if args.command == "load":
         token = os.environ["NEXUS_BENCH_TOKEN"]
@@ -288,6 +330,11 @@ def main() -> None:
             _load(args.url, token, args.mode, args.plan, args.concurrency, args.seconds)
         )
         print(json.dumps(result))
+        return
+    if args.rls_cost:
+        if not args.database_url:
+            raise SystemExit("--rls-cost needs --database-url (PostgreSQL)")
+        print(json.dumps(asyncio.run(_rls_cost(args.database_url)), indent=2))
         return
     result = run(args)
     if args.json:
