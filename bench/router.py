@@ -4,18 +4,37 @@
     .venv/bin/python bench/router.py --part latency  # or --part quality; --json for one document
 
 (a) Decision latency over the shipped catalog's 10 real models (``offline:replay``
-left out), measured with ``time.perf_counter_ns`` around each ``Router.decide``:
+left out), measured with ``time.perf_counter_ns`` around each call (the figures include
+the clock's own overhead, reported as *timer*).
 
-- *repeat*: the same step asks again (its plan is cached) — the hot path;
-- *new task*: every decision has features the router has not scored yet, no
-  outcomes yet; the prior rows of every (task type, complexity) are memoized,
-  as in a router that has been running for a while;
-- *new task, learned*: the same after every arm has outcomes (the full scoring:
-  calibrated nodes and a UCB1 bonus per arm);
-- *first of its kind*: the first decision for a (task type, complexity), which
-  also works out the prior rows of all 11 catalog models;
-- Thompson sampling, repeat and new task with outcomes (32 posterior draws per plan);
-- the analyzer on a task text it has not seen (the router caches it per text).
+*A decision* is one ``Router.decide(features, role, mode, candidates)`` call on features
+the caller already has: the cache lookups, the hard constraints (context window, tools)
+and rules when the request is new to the router, the scoring (UCB1's totals, or the
+winner of one pooled Thompson sample) when an outcome changed what the router knows,
+and the ``Decision`` object it returns (kept in the ring of recent decisions). It does
+not include the text analysis (``Router.analyze``, cached per text), the explanation
+(``Decision.reason``, ``scores()``, ``route_meta()``, worked out when asked for) nor
+``record_outcome``; those are timed as cases of their own:
+
+- *repeat*: the same step asks again — the hot path;
+- *new task*: every decision has features the router has not seen (a new context size),
+  no outcomes yet; the router has decided tasks of every (task type, complexity) before;
+- *new task, learned*: the same after every arm has outcomes;
+- *learning*: a stream in which every decision's outcome is recorded before the next
+  decision (random task type, complexity and mode), so that every decision follows an
+  outcome — what a router that verifies every step sees; ``record_outcome`` (in memory,
+  no SQLite file) is timed separately;
+- *new cell, learned*: the first decision for a (role, task type, complexity, mode)
+  whose arms already have outcomes (the calibrated scores of that cell are worked out);
+- *first of its kind*: the first decision for a (task type, complexity) in a new
+  router, which also works out the prior rows of all 11 catalog models;
+- Thompson sampling: repeat, new task (learned), learning, and its ``record_outcome``
+  (which redraws the group's pool of posterior normals);
+- the analyzer on a task text it has not seen, and *analyze + decide* for a new text
+  and for a text seen before (the analyzer caches per text and role).
+
+Every case runs with the garbage collector on (the default) and, labelled
+``gc_off``, with it off.
 
 (b) Routing quality. Ten models with *hidden* success rates per task type (the
 catalog's quality priors, each shifted by a seeded random amount up to ±0.12) and
@@ -111,6 +130,17 @@ def _features_stream(count: int, seed: int) -> list[tuple[TaskFeatures, str]]:
     return stream
 
 
+def _mixed_stream(count: int, seed: int, modes: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """(features, role, mode) with random task type, complexity and mode; new sizes."""
+    rng = random.Random(seed)
+    calls = []
+    for i in range(count):
+        task_type = rng.choice(TASK_TYPES)
+        features = TaskFeatures(task_type, rng.randint(0, 100) / 100, True, 1000 + i)
+        calls.append((features, ROLE_OF[task_type], rng.choice(modes)))
+    return calls
+
+
 def _time_decisions(
     decide: Callable[..., Any], calls: list[tuple[Any, ...]], repeat: int = 1
 ) -> list[int]:
@@ -126,9 +156,31 @@ def _time_decisions(
     return samples
 
 
-def _learn_everything(router: Router, cands: tuple[str, ...], seed: int) -> None:
+def _time_learning(
+    router: Router, calls: list[tuple[Any, ...]], cands: tuple[str, ...], seed: int
+) -> tuple[list[int], list[int]]:
+    """Decide, then record that decision's outcome, for every call: (decide, record) times."""
+    clock = time.perf_counter_ns
     rng = random.Random(seed)
-    for task_type, role in ROLE_OF.items():
+    decide, record = router.decide, router.record_outcome
+    decided = [0] * len(calls)
+    recorded = [0] * len(calls)
+    for i, (features, role, mode) in enumerate(calls):
+        success, cost = rng.random() < 0.8, rng.random() * 0.05
+        start = clock()
+        decision = decide(features, role, mode, cands)
+        decided[i] = clock() - start
+        start = clock()
+        record(decision, success, cost, 10.0)
+        recorded[i] = clock() - start
+    return decided, recorded
+
+
+def _learn_everything(
+    router: Router, cands: tuple[str, ...], seed: int, roles: dict[str, str] = ROLE_OF
+) -> None:
+    rng = random.Random(seed)
+    for task_type, role in roles.items():
         for model in cands:
             for _ in range(3):
                 router.record_outcome(
@@ -136,15 +188,32 @@ def _learn_everything(router: Router, cands: tuple[str, ...], seed: int) -> None
                 )
 
 
-def _warm(router: Router, cands: tuple[str, ...], mode: str = "balance") -> None:
-    """Memoize the prior rows of every (task type, complexity), as a running router has."""
-    for task_type, role in ROLE_OF.items():
-        for c in range(101):
-            router.decide(TaskFeatures(task_type, c / 100, True, 25_000 + c), role, mode, cands)
+def _warm(router: Router, cands: tuple[str, ...], modes: tuple[str, ...] = ("balance",)) -> None:
+    """Decide once for every (task type, complexity, mode), as a running router has."""
+    for mode in modes:
+        for task_type, role in ROLE_OF.items():
+            for c in range(101):
+                features = TaskFeatures(task_type, c / 100, True, 25_000 + c)
+                router.decide(features, role, mode, cands)
 
 
-def latency(decisions: int, seed: int) -> dict[str, Any]:
-    """Part (a): decision latency figures in µs."""
+def _kinds(seed: int, roles: dict[str, str] = ROLE_OF) -> list[tuple[Any, ...]]:
+    """Every (task type, complexity) once, in a seeded random order."""
+    calls = [
+        (TaskFeatures(t, c / 100, True, 2_000 + c), roles[t], "balance")
+        for t in TASK_TYPES
+        for c in range(101)
+    ]
+    random.Random(seed).shuffle(calls)
+    return calls
+
+
+def _texts(count: int) -> list[str]:
+    return [f"{_TEXTS[i % len(_TEXTS)]} (ticket {i})" for i in range(count)]
+
+
+def latency(decisions: int, seed: int, collector: bool = True) -> dict[str, Any]:
+    """Part (a): decision latency figures in µs, with the garbage collector on or off."""
     catalog = load_catalog()
     cands = models_of(catalog)
     results: dict[str, Any] = {
@@ -152,19 +221,36 @@ def latency(decisions: int, seed: int) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "load_average": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
+        "gc": "on" if collector else "off",
     }
+    gc.collect()
+    if not collector:
+        gc.disable()
+    try:
+        _latency_cases(results, catalog, cands, decisions, seed)
+    finally:
+        gc.enable()
+    return results
+
+
+def _latency_cases(
+    results: dict[str, Any], catalog: Catalog, cands: tuple[str, ...], decisions: int, seed: int
+) -> None:
     stream = _features_stream(decisions, seed)
     features, role = stream[0]
     same = [(features, role, "balance", cands)] * decisions
+    modes = tuple(MODE_WEIGHTS)
+    results["timer"] = _stats_us(_time_decisions(lambda: None, [()] * decisions))
 
     router = Router(catalog, seed=seed)
     router.decide(features, role, "balance", cands)
     results["repeat"] = _stats_us(_time_decisions(router.decide, same, repeat=3))
 
     router = Router(catalog, seed=seed)
-    fresh = [(f, r, "balance", cands) for f, r in _features_stream(decisions, seed + 1)]
-    results["first_of_its_kind"] = _stats_us(_time_decisions(router.decide, fresh[:707]))
+    kinds = [(*call, cands) for call in _kinds(seed)]
+    results["first_of_its_kind"] = _stats_us(_time_decisions(router.decide, kinds))
     _warm(router, cands)
+    fresh = [(f, r, "balance", cands) for f, r in _features_stream(decisions, seed + 1)]
     results["new_task"] = _stats_us(_time_decisions(router.decide, fresh))
 
     router = Router(catalog, seed=seed)
@@ -172,6 +258,19 @@ def latency(decisions: int, seed: int) -> dict[str, Any]:
     _learn_everything(router, cands, seed)
     fresh = [(f, r, "balance", cands) for f, r in _features_stream(decisions, seed + 2)]
     results["new_task_learned"] = _stats_us(_time_decisions(router.decide, fresh))
+    seniors = {t: f"senior_{r}" for t, r in ROLE_OF.items()}
+    _learn_everything(router, cands, seed, seniors)
+    kinds = [(*call, cands) for call in _kinds(seed + 1, seniors)]
+    results["new_cell_learned"] = _stats_us(_time_decisions(router.decide, kinds))
+
+    router = Router(catalog, seed=seed)
+    _warm(router, cands, modes)
+    _learn_everything(router, cands, seed)
+    decided, recorded = _time_learning(
+        router, _mixed_stream(decisions, seed + 4, modes), cands, seed
+    )
+    results["learning"] = _stats_us(decided)
+    results["record_outcome"] = _stats_us(recorded)
 
     router = Router(catalog, strategy="thompson", seed=seed)
     router.decide(features, role, "balance", cands)
@@ -181,7 +280,16 @@ def latency(decisions: int, seed: int) -> dict[str, Any]:
     fresh = [(f, r, "balance", cands) for f, r in _features_stream(decisions // 4, seed + 3)]
     results["thompson_new_task_learned"] = _stats_us(_time_decisions(router.decide, fresh))
 
-    texts = [f"{_TEXTS[i % len(_TEXTS)]} (ticket {i})" for i in range(max(200, decisions // 20))]
+    router = Router(catalog, strategy="thompson", seed=seed)
+    _warm(router, cands, modes)
+    _learn_everything(router, cands, seed)
+    decided, recorded = _time_learning(
+        router, _mixed_stream(decisions // 4, seed + 5, modes), cands, seed
+    )
+    results["thompson_learning"] = _stats_us(decided)
+    results["thompson_record_outcome"] = _stats_us(recorded)
+
+    texts = _texts(max(200, decisions // 20))
     clock = time.perf_counter_ns
     samples = []
     for text in texts:
@@ -189,7 +297,15 @@ def latency(decisions: int, seed: int) -> dict[str, Any]:
         analyze_text(text, "developer")
         samples.append(clock() - start)
     results["analyzer_new_text"] = _stats_us(samples)
-    return results
+    router = Router(catalog, seed=seed)
+    _warm(router, cands)
+
+    def analyze_decide(text: str) -> Any:
+        return router.decide(router.analyze(text, "developer"), "developer", "balance", cands)
+
+    calls = [(text,) for text in texts]
+    results["analyze_decide_new_text"] = _stats_us(_time_decisions(analyze_decide, calls))
+    results["analyze_decide_seen_text"] = _stats_us(_time_decisions(analyze_decide, calls, 5))
 
 
 # -- routing quality -------------------------------------------------------------------------
@@ -389,26 +505,44 @@ def quality(tasks_count: int, seed: int) -> dict[str, Any]:
 # -- output ----------------------------------------------------------------------------------
 
 
+LATENCY_CASES: tuple[tuple[str, str], ...] = (
+    ("repeat", "repeat (same features)"),
+    ("new_task", "new task, no outcomes"),
+    ("new_task_learned", "new task, learned"),
+    ("learning", "learning (outcome before each)"),
+    ("new_cell_learned", "new cell, learned"),
+    ("first_of_its_kind", "first of its kind"),
+    ("thompson_repeat", "Thompson, repeat"),
+    ("thompson_new_task_learned", "Thompson, new task, learned"),
+    ("thompson_learning", "Thompson, learning"),
+    ("record_outcome", "record_outcome (in memory)"),
+    ("thompson_record_outcome", "Thompson record_outcome"),
+    ("analyzer_new_text", "analyzer, new text"),
+    ("analyze_decide_new_text", "analyze + decide, new text"),
+    ("analyze_decide_seen_text", "analyze + decide, seen text"),
+    ("timer", "timer (empty call)"),
+)
+
+
 def print_latency(result: dict[str, Any]) -> None:
     print(
         f"(a) decision latency, {result['models']} models, Python {result['python']},"
         f" {result['cpus']} CPUs, load average {result['load_average']}"
     )
-    print(f"  {'case':<28}{'median µs':>11}{'p99 µs':>10}{'max µs':>10}{'n':>9}")
-    for case in (
-        "repeat",
-        "new_task",
-        "new_task_learned",
-        "first_of_its_kind",
-        "thompson_repeat",
-        "thompson_new_task_learned",
-        "analyzer_new_text",
-    ):
+    off = result.get("gc_off")
+    head = f"  {'case':<32}{'median µs':>10}{'p99 µs':>9}{'max µs':>9}{'n':>7}"
+    print(head + ("  | gc off: median   p99" if off else ""))
+    for case, label in LATENCY_CASES:
+        if case not in result:
+            continue
         row = result[case]
-        print(
-            f"  {case:<28}{row['median_us']:>11.3f}{row['p99_us']:>10.3f}"
-            f"{row['max_us']:>10.1f}{row['n']:>9}"
+        line = (
+            f"  {label:<32}{row['median_us']:>10.3f}{row['p99_us']:>9.2f}"
+            f"{row['max_us']:>9.1f}{row['n']:>7}"
         )
+        if off and case in off:
+            line += f"  | {off[case]['median_us']:>14.3f}{off[case]['p99_us']:>6.2f}"
+        print(line)
 
 
 def print_quality(result: dict[str, Any]) -> None:
@@ -443,10 +577,10 @@ def spread(worlds: list[dict[str, Any]]) -> dict[str, Any]:
                 entry.setdefault(name, []).append(row[name])
     rows = []
     for (mode, policy), entry in figures.items():
-        row: dict[str, Any] = {"mode": mode, "policy": policy}
+        summary: dict[str, Any] = {"mode": mode, "policy": policy}
         for name, values in entry.items():
-            row[name] = [min(values), statistics.median(values), max(values)]
-        rows.append(row)
+            summary[name] = [min(values), statistics.median(values), max(values)]
+        rows.append(summary)
     return {"seeds": [w["seed"] for w in worlds], "rows": rows}
 
 
@@ -472,11 +606,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seeds", type=int, default=1, help="also simulate worlds seed+1 … seed+N-1 (spread)"
     )
+    parser.add_argument(
+        "--gc", choices=("on", "off", "both"), default="both", help="garbage collector (latency)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     if args.part in ("latency", "both"):
-        out["latency"] = latency(args.decisions, args.seed)
+        out["latency"] = latency(args.decisions, args.seed, collector=args.gc != "off")
+        if args.gc == "both":
+            out["latency"]["gc_off"] = latency(args.decisions, args.seed, collector=False)
         gc.collect()
     if args.part in ("quality", "both"):
         out["quality"] = quality(args.tasks, args.seed)

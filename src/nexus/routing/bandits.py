@@ -29,7 +29,16 @@ import math
 import random
 from collections.abc import Sequence
 
-__all__ = ["THOMPSON_POOL", "UCB1", "Bandit", "Thompson", "cost_factor", "reward"]
+__all__ = [
+    "THOMPSON_POOL",
+    "UCB1",
+    "Bandit",
+    "Thompson",
+    "cost_factor",
+    "draw_value",
+    "posterior_sd",
+    "reward",
+]
 
 #: How many joint posterior samples a Thompson pool holds per (role, task type).
 THOMPSON_POOL = 32
@@ -45,6 +54,19 @@ def reward(success: bool, cost_usd: float, scale_usd: float) -> float:
 def cost_factor(cost_usd: float, scale_usd: float) -> float:
     """``S / (S + cost)``: how much of a success's reward is left after its price."""
     return scale_usd / (scale_usd + max(0.0, cost_usd))
+
+
+def posterior_sd(p: float, count: float) -> float:
+    """The spread of an arm's success rate around ``p`` after ``count`` outcomes (the
+    prior's weight included): the normal approximation of its Beta posterior."""
+    return math.sqrt(max(p * (1.0 - p), 0.0) / (count + 1.0))
+
+
+def draw_value(p: float, sd: float, factor: float, z: float) -> float:
+    """One posterior draw of an arm's reward from the standard normal ``z``: the success
+    rate ``p + z·sd`` times the cost ``factor``, kept within 0..factor."""
+    v = (p + z * sd) * factor
+    return v if 0.0 <= v <= factor else (0.0 if v < 0.0 else factor)
 
 
 class Bandit:
@@ -114,13 +136,7 @@ class Thompson(Bandit):
         ``counts[i]`` is the arm's outcomes plus its prior weight."""
         columns: list[list[float]] = []
         for pi, ci, ni, zs in zip(p, cost, counts, normals, strict=True):
-            sd = math.sqrt(max(pi * (1.0 - pi), 0.0) / (ni + 1.0))
+            sd = posterior_sd(pi, ni)
             factor = cost_factor(ci, scale_usd)
-            hi = factor
-            columns.append(
-                [
-                    v if 0.0 <= v <= hi else (0.0 if v < 0.0 else hi)
-                    for v in [(pi + z * sd) * factor for z in zs]
-                ]
-            )
+            columns.append([draw_value(pi, sd, factor, z) for z in zs])
         return columns

@@ -1,38 +1,30 @@
-"""A routing decision and what it is made of (M4): the plan scored for a task, the
-decision that points into it, the arms of a (role, task type), and the candidate checks.
+"""A routing decision (M4) and the checks that come before scoring: which candidates can
+take a request (context window, tools, last resort).
 
-A :class:`RoutePlan` holds everything one (features, role, mode, candidates) was
-scored into: the candidates that can take the request and why others cannot, the
-totals, the rule that fired, Thompson's pre-drawn winners. The six node scores and
-the reasons are worked out only when someone asks (explain, the route meta). A
-:class:`Decision` is a numbered reference into a plan.
+A :class:`Decision` is a numbered reference to the :class:`~nexus.routing.plan.Route`
+it was made on and to what the router had learned then (a
+:class:`~nexus.routing.plan.Snapshot`); its explanation — the six node scores of every
+candidate and the reason — is worked out only when someone asks (explain, the route
+meta), from that snapshot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexus.errors import ModelError
 from nexus.routing.analyzer import TaskFeatures
-from nexus.routing.catalog import RouterConfig
-from nexus.routing.rules import Rule
-from nexus.routing.scoring import (
-    NODES,
-    ArmStats,
-    Calibration,
-    PriorRow,
-    score_candidates,
-    weights_for,
-)
+from nexus.routing.scoring import NODES, weights_for
+
+if TYPE_CHECKING:
+    from nexus.routing.plan import Route, RoutePlan, Snapshot
 
 __all__ = [
-    "ArmGroup",
     "Decision",
     "Fits",
     "Limits",
     "NoRouteError",
-    "RoutePlan",
     "explain_report",
     "fits_of",
     "usable_candidates",
@@ -51,171 +43,43 @@ class NoRouteError(ModelError):
     retryable = False
 
 
-class ArmGroup:
-    """The arms of one (role, task type); ``version`` grows with every outcome. What
-    depends only on the arms (calibrations, Thompson normals) is kept per version."""
+class Decision:
+    """One routing decision: ``id`` (process-local), the chosen ``model`` and why.
 
-    __slots__ = (
-        "arms",
-        "calibrations",
-        "calibrations_version",
-        "normals",
-        "normals_version",
-        "role",
-        "task_type",
-        "version",
-    )
-
-    def __init__(self, role: str, task_type: str) -> None:
-        self.role = role
-        self.task_type = task_type
-        self.arms: dict[str, ArmStats] = {}
-        self.version = 0
-        self.calibrations: dict[str, Calibration] = {}
-        self.calibrations_version = -1
-        self.normals: dict[str, list[float]] = {}
-        self.normals_version = -1
-
-
-class RoutePlan:
-    """The scored outcome of routing one (features, role, mode, candidates).
-
-    ``candidates``: the models that can take the request; ``nodes[i]``: their six
-    node scores; ``totals[i]``: weighted totals; ``index``: the chosen one (a rule's
-    model, else the highest total); ``winners``: with Thompson sampling, the
-    candidate each pre-drawn posterior sample chose; ``excluded``: models left out
-    and why. Reasons are written when first asked for.
+    ``features`` are the ones it was asked with; ``draw``, with Thompson sampling, is
+    the pooled posterior sample that chose the model (None otherwise).
     """
 
-    __slots__ = (
-        "_nodes",
-        "arms",
-        "bonuses",
-        "calibrations",
-        "candidates",
-        "config",
-        "excluded",
-        "features",
-        "group",
-        "index",
-        "mode",
-        "notes",
-        "reasons",
-        "role",
-        "rows",
-        "rule",
-        "strategy",
-        "totals",
-        "version",
-        "weights",
-        "winners",
-    )
+    __slots__ = ("_plan", "draw", "features", "id", "index", "recorded", "route", "snapshot")
 
-    def __init__(self) -> None:
-        self.features: TaskFeatures
-        self.role = ""
-        self.mode = ""
-        self.strategy = ""
-        self.candidates: tuple[str, ...] = ()
-        self.excluded: Sequence[tuple[str, str]] = ()
-        self.config: RouterConfig
-        self.rows: list[PriorRow] = []
-        self.calibrations: list[Calibration | None] = []
-        self.bonuses: list[float] = []
-        self._nodes: list[tuple[float, ...]] | None = None
-        self.totals: list[float] = []
-        self.weights: tuple[float, ...] = ()
-        self.arms: list[ArmStats | None] = []
-        self.index = 0
-        self.rule: Rule | None = None
-        self.reasons: dict[int, str] | None = None
-        self.notes: Sequence[str] = ()
-        self.winners: list[int] | None = None
-        self.group: ArmGroup
-        self.version = 0
+    def __init__(
+        self,
+        id: int,
+        route: Route,
+        snapshot: Snapshot,
+        index: int,
+        features: TaskFeatures,
+        draw: int | None = None,
+    ) -> None:
+        self.id = id
+        self.route = route
+        self.snapshot = snapshot
+        self.index = index
+        self.features = features
+        self.draw = draw
+        self.recorded = False
+        self._plan: RoutePlan | None = None
 
     @property
-    def nodes(self) -> list[tuple[float, ...]]:
-        """Per candidate, the six node scores in the order of ``NODES`` (worked out when
-        first asked for: deciding needs only the totals)."""
-        if self._nodes is None:
-            nodes: list[tuple[float, ...]] = []
-            score_candidates(
-                self.rows, self.calibrations, self.bonuses, self.mode, self.config, nodes=nodes
-            )
-            self._nodes = nodes
-        return self._nodes
-
-    def scores(self) -> dict[str, dict[str, float]]:
-        """Per candidate: each node's score and the total, rounded for people."""
-        result: dict[str, dict[str, float]] = {}
-        for name, nodes, total in zip(self.candidates, self.nodes, self.totals, strict=True):
-            entry = {node: round(value, 4) for node, value in zip(NODES, nodes, strict=True)}
-            entry["total"] = round(total, 4)
-            result[name] = entry
-        return result
-
-    def reason(self, index: int) -> str:
-        """Why candidate ``index`` was chosen, in one line."""
-        if self.reasons is None:
-            self.reasons = {}
-        found = self.reasons.get(index)
-        if found is None:
-            found = self.reasons[index] = self._reason(index)
-        return found
-
-    def _reason(self, index: int) -> str:
-        rule = self.rule
-        if rule is not None and index == self.index:
-            return f"rule {rule.name}: {rule.reason}"
-        name = self.candidates[index]
-        head = f"{self.mode} mode"
-        if self.winners is not None and index != self.index:
-            head += f", Thompson draw (expected best {self.candidates[self.index]})"
-        text = f"{head}: {name} scored {self.totals[index]:.3f}"
-        others = [i for i in range(len(self.candidates)) if i != index]
-        if others:
-            runner = max(others, key=self.totals.__getitem__)
-            gains = sorted(
-                (
-                    (self.weights[n] * (self.nodes[index][n] - self.nodes[runner][n]), NODES[n])
-                    for n in range(len(NODES))
-                ),
-                reverse=True,
-            )
-            ahead = ", ".join(f"{node} +{gain:.3f}" for gain, node in gains[:2] if gain > 0.0005)
-            text += f" vs {self.candidates[runner]} {self.totals[runner]:.3f}"
-            if ahead:
-                text += f" (ahead on {ahead})"
-        else:
-            text += " (the only candidate)"
-        arm = self.arms[index]
-        if arm is not None and arm.n:
-            text += (
-                f"; learned from {arm.n:g} outcome(s) as {self.role}/{self.features.task_type},"
-                f" {arm.successes / arm.n:.0%} verified"
-            )
-            if arm.proven:
-                text += ", a proven performer"
-        else:
-            text += "; no outcomes yet, catalog priors"
-        return text
-
-
-class Decision:
-    """One routing decision: ``id`` (process-local), the chosen ``model`` and why."""
-
-    __slots__ = ("id", "index", "plan", "recorded")
-
-    def __init__(self, id: int, plan: RoutePlan, index: int) -> None:
-        self.id = id
-        self.plan = plan
-        self.index = index
-        self.recorded = False
+    def plan(self) -> RoutePlan:
+        """The explainable plan of this decision (scored from the snapshot it was made on)."""
+        if self._plan is None:
+            self._plan = self.route.plan(self.snapshot, self.features)
+        return self._plan
 
     @property
     def model(self) -> str:
-        return self.plan.candidates[self.index]
+        return self.route.names[self.index]
 
     @property
     def reason(self) -> str:
@@ -223,24 +87,25 @@ class Decision:
 
     @property
     def rule(self) -> str | None:
-        rule = self.plan.rule
-        return None if rule is None or self.index != self.plan.index else rule.name
+        rule = self.route.rule
+        return None if rule is None or self.index != self.route.index else rule.name
 
     @property
     def role(self) -> str:
-        return self.plan.role
+        return self.route.role
 
     @property
     def mode(self) -> str:
-        return self.plan.mode
+        return self.route.mode
 
     @property
     def task_type(self) -> str:
-        return self.plan.features.task_type
+        return self.route.features.task_type
 
     @property
-    def features(self) -> TaskFeatures:
-        return self.plan.features
+    def excluded(self) -> Sequence[tuple[str, str]]:
+        """The candidates that could not take this request, and why."""
+        return self.plan.excluded
 
     def scores(self) -> dict[str, dict[str, float]]:
         return self.plan.scores()
@@ -257,15 +122,15 @@ class Decision:
             "mode": self.mode,
             "task_type": self.task_type,
             "complexity": self.features.complexity,
-            "strategy": self.plan.strategy,
+            "strategy": self.route.strategy,
         }
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.route_meta(),
             "features": self.features.to_dict(),
-            "excluded": [{"model": m, "why": why} for m, why in self.plan.excluded],
-            "notes": list(self.plan.notes),
+            "excluded": [{"model": m, "why": why} for m, why in self.excluded],
+            "notes": list(self.route.notes),
         }
 
     def __repr__(self) -> str:

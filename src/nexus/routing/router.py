@@ -8,17 +8,20 @@
     decision.model, decision.reason, decision.scores()
     router.record_outcome(decision.id, success=True, cost_usd=0.012, latency_s=8.5)
 
-A decision for a (features, role, mode, candidates) is computed once — hard
-constraints (context window, tools), rules, the nodes, the bandit — into a
-:class:`RoutePlan` and kept until an outcome changes what the router knows about
-that (role, task type). A :class:`Decision` is a numbered reference to its plan
-(and, with Thompson sampling, to the model one of the plan's pre-drawn posterior
-samples chose), so deciding again costs a dictionary lookup and one small object.
+What a request needs is worked out once per kind of request — a (task type,
+complexity, tools, size class, role, mode, candidates), the size class being the
+stretch between two context windows or rule thresholds that the request's tokens fall
+in — into a :class:`~nexus.routing.plan.Route`: the candidates that can take it, the
+rule that fired, and a scoring cell (:mod:`nexus.routing.cells`). ``record_outcome``
+brings the cells of the outcome's (role, task type) up to date, so a decision reads
+a cached choice, or adds up ten totals after an outcome. Why a decision chose its
+model is worked out only when asked (:class:`~nexus.routing.plan.RoutePlan`).
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,36 +30,31 @@ from nexus.errors import ConfigError, NotFoundError
 from nexus.routing.analyzer import TaskAnalyzer, TaskFeatures
 from nexus.routing.bandits import UCB1, Bandit, Thompson
 from nexus.routing.catalog import Catalog, ModelSpec, load_catalog
+from nexus.routing.cells import Scorer
 from nexus.routing.decision import (
-    ArmGroup,
     Decision,
     Fits,
     Limits,
     NoRouteError,
-    RoutePlan,
     explain_report,
     fits_of,
     usable_candidates,
 )
+from nexus.routing.plan import ArmGroup, Route, RoutePlan
 from nexus.routing.rules import Rule, compile_rules, first_match
-from nexus.routing.scoring import (
-    MODE_REWARD_SCALE,
-    MODE_WEIGHTS,
-    ArmStats,
-    Calibration,
-    PriorRow,
-    calibration,
-    prior_row,
-    score_candidates,
-    weights_for,
-)
+from nexus.routing.scoring import ArmStats, PriorRow, prior_row, weights_for
 from nexus.routing.state import ArmKey, RouterState
 
 __all__ = ["Decision", "NoRouteError", "RoutePlan", "Router"]
 
-_RING = 4096
+#: how many recent decisions are found by id; the ring has room for twice as many, so
+#: that ``record_outcome`` can let go of the old ones (see ``_let_go``)
+_KEEP = 4096
+_RING = 2 * _KEEP
 _RING_MASK = _RING - 1
-_MAX_PLANS = 8192
+#: how many kinds of request (routes) and scoring cells are kept
+_MAX_ROUTES = 8192
+_MAX_CELLS = 16384
 
 
 class Router:
@@ -88,19 +86,28 @@ class Router:
         names = self.config.candidates or tuple(self.catalog.names())
         self.default_candidates: tuple[str, ...] = tuple(names)
         self._rng = random.Random(seed)
-        pool = self._bandit.pool_size if isinstance(self._bandit, Thompson) else 1
-        self._draw_bits = (pool - 1).bit_length()
+        self._scorer = Scorer(self._specs, self.config, self._bandit, self._rng)
+        self._thompson = self._scorer.thompson
+        self._draw_bits = (self._scorer.pool_size - 1).bit_length()
         self._groups: dict[tuple[str, str], ArmGroup] = {}
-        self._plans: dict[tuple[Any, ...], RoutePlan] = {}
+        #: kind of request (see the module doc) → its route
+        self._routes: dict[tuple[Any, ...], Route] = {}
+        #: candidate sets by number, and the one asked with last
+        self._cand_ids: dict[tuple[str, ...], int] = {}
+        self._cands: tuple[str, ...] = ()
+        self._cands_id = -1
+        self._cands_seen: Sequence[str] | None = None
         self._priors: dict[tuple[str, float, str], dict[str, PriorRow]] = {}
         self._fits: dict[tuple[str, ...], Fits] = {}
-        self._shared_bonus: dict[int, float] = {}
         self._limits: Limits = {
             name: (spec.context_window, spec.supports_tools, spec.last_resort)
             for name, spec in self._specs.items()
         }
+        self._sizes = _size_thresholds(self._limits, self.rules)
+        self._size_floor = self._sizes[0]
         self._ring: list[Decision | None] = [None] * _RING
         self._seq = 0
+        self._let_go_upto = 0
         if state is not None:
             self._load(state.load())
 
@@ -142,23 +149,60 @@ class Router:
         ConfigError for an unknown mode or model.
         """
         cands = self.default_candidates if candidates is None else candidates
-        if type(cands) is not tuple:
-            cands = tuple(cands)
-        key = (features.key, role, mode, cands)
-        plan = self._plans.get(key)
-        if plan is None or plan.version != plan.group.version:
-            plan = self._plan(features, role, mode, cands, key)
-        winners = plan.winners
-        index = plan.index if winners is None else winners[self._rng.getrandbits(self._draw_bits)]
+        if cands is not self._cands_seen:
+            self._candidate_set(cands)
+        tokens = features.context_tokens
+        key = (
+            features.task_type,
+            features.complexity,
+            features.needs_tools,
+            0 if tokens < self._size_floor else self._size_class(tokens),
+            role,
+            mode,
+            self._cands_id,
+        )
+        route = self._routes.get(key)
+        if route is None:
+            route = self._route(features, role, mode, self._cands, key)
+        snapshot = route.group.snapshot
+        cell = route.cell
+        draw = None
+        if cell is None:
+            index = route.index  # a rule decided
+        elif self._thompson:
+            if cell.scored is not snapshot:
+                self._scorer.restart(cell, snapshot)
+            draw = self._rng.getrandbits(self._draw_bits)
+            index = cell.winners[draw]
+            if index < 0:
+                index = self._scorer.winner(cell, draw)
+        elif cell.scored is snapshot:
+            index = cell.index
+        else:
+            index = self._scorer.score(cell, snapshot)
         self._seq = seq = self._seq + 1
-        decision = Decision(seq, plan, index)
+        decision = Decision(seq, route, snapshot, index, features, draw)
         self._ring[seq & _RING_MASK] = decision
         return decision
 
     def decision(self, decision_id: int) -> Decision | None:
         """A recent decision by id (the last 4096 are kept), or None."""
+        if not 0 <= self._seq - decision_id < _KEEP:
+            return None
         found = self._ring[decision_id & _RING_MASK]
         return found if found is not None and found.id == decision_id else None
+
+    def _let_go(self) -> None:
+        """Drop the ring's decisions older than the last 4096, so that freeing them (and
+        what only they still hold: an old snapshot, features) happens here, after an
+        outcome, rather than in :meth:`decide` when it reuses their slot."""
+        upto = self._seq - _KEEP
+        start = max(self._let_go_upto, upto - _RING)
+        if upto > start:
+            ring = self._ring
+            for seq in range(start + 1, upto + 1):
+                ring[seq & _RING_MASK] = None
+            self._let_go_upto = upto
 
     def _spec(self, name: str) -> ModelSpec:
         spec = self._specs.get(name)
@@ -184,129 +228,81 @@ class Router:
             self._priors[key] = rows
         return rows
 
-    def _plan(
+    def _candidate_set(self, cands: Sequence[str]) -> None:
+        """Make ``cands`` the candidate set of the decision at hand (``_cands``, and its
+        number in ``_cands_id``); a tuple is remembered, so that asking with the same tuple
+        again costs one identity check."""
+        names = cands if type(cands) is tuple else tuple(cands)
+        found = self._cand_ids.get(names)
+        if found is None:
+            if len(self._cand_ids) >= _MAX_ROUTES:
+                self._cand_ids.clear()
+                self._routes.clear()
+            found = self._cand_ids[names] = len(self._cand_ids)
+        self._cands, self._cands_id = names, found
+        self._cands_seen = cands if type(cands) is tuple else None
+
+    def _size_class(self, tokens: int) -> int:
+        """Which stretch between the context windows and rule thresholds ``tokens`` is in
+        (a threshold itself is a stretch of its own)."""
+        sizes = self._sizes
+        i = bisect_left(sizes, tokens)
+        return 2 * i + (i < len(sizes) and sizes[i] == tokens)
+
+    def _route(
         self,
         features: TaskFeatures,
         role: str,
         mode: str,
         cands: tuple[str, ...],
         key: tuple[Any, ...],
-    ) -> RoutePlan:
+    ) -> Route:
+        route = self._new_route(features, role, mode, cands)
+        if len(self._routes) >= _MAX_ROUTES:
+            self._routes.clear()
+        self._routes[key] = route
+        return route
+
+    def _new_route(
+        self, features: TaskFeatures, role: str, mode: str, cands: tuple[str, ...]
+    ) -> Route:
         rows_by_name = self._prior_rows(features, mode)
-        weights = MODE_WEIGHTS[mode]
-        plan = RoutePlan()
-        plan.features, plan.role, plan.mode, plan.strategy = features, role, mode, self.strategy
-        plan.weights, plan.config = weights, self.config
         tokens, tools = features.context_tokens, features.needs_tools
         fits = self._fits.get(cands)
         if fits is None:
             for name in cands:
                 self._spec(name)  # raises, naming an unknown model
-            if len(self._fits) >= _MAX_PLANS:
+            if len(self._fits) >= _MAX_ROUTES:
                 self._fits.clear()
             fits = self._fits[cands] = fits_of(self._limits, cands)
+        excluded: Sequence[tuple[str, str]]
         if tokens <= fits[0] and (fits[1] or not tools):
             # the request fits every candidate: the usual case, worked out once per set
-            names = fits[2]
-            plan.excluded = fits[3]
+            names, excluded = fits[2], fits[3]
         else:
-            excluded: list[tuple[str, str]] = []
+            excluded = []
             names = usable_candidates(self._limits, features, cands, excluded)
-            plan.excluded = excluded
-        plan.candidates = names
         group = self._group(role, features.task_type)
-        plan.group, plan.version = group, group.version
-        plan.rows = rows = [rows_by_name[n] for n in names]
-        count = len(names)
-        known = group.arms
-        k = self.config.prior_strength
-        thompson = isinstance(self._bandit, Thompson)
-        cals: list[Calibration | None] = [None] * count
-        if known:
-            by_name = self._calibrations(group)
-            cals = [by_name.get(n) for n in names]
-        plan.calibrations = cals
-        if not known or (cals.count(None) == count and not thompson):
-            # no outcomes: History is the expected reward plus one shared bonus
-            plan.arms = [None] * count
-            shared = self._shared_bonus.get(count)
-            if shared is None:
-                shared = self._shared_bonus[count] = self._bandit.bonuses([k] * count)[0]
-            plan.bonuses = bonuses = [shared] * count
-            w_bonus = weights[4] * shared
-            plan.totals = totals = [row[8] + w_bonus for row in rows]
-        else:
-            arms = [known.get(n) for n in names]
-            plan.arms = arms
-            counts = [k if arm is None else arm.n + k for arm in arms]
-            plan.bonuses = bonuses = self._bandit.bonuses(counts)
-            if thompson:
-                expected: list[tuple[float, float, float]] = []
-                plan.totals = totals = score_candidates(
-                    rows, cals, bonuses, mode, self.config, expectations=expected
-                )
-            else:
-                plan.totals = totals = score_candidates(rows, cals, bonuses, mode, self.config)
-        rule = None
+        rows = [rows_by_name[n] for n in names]
+        route = Route(
+            features, role, mode, cands, names, excluded, rows, group, self._bandit,
+            self.config, self._limits,
+        )  # fmt: skip
         if self.rules:
-            rule, plan.notes = first_match(self.rules, features, role, mode, names.__contains__)
-        if rule is not None:
-            plan.rule = rule
-            plan.index = names.index(rule.model)
-        else:
-            plan.index = totals.index(max(totals))
-            if thompson:
-                if not known:
-                    expected = []
-                    score_candidates(rows, cals, bonuses, mode, self.config, expectations=expected)
-                    counts = [k] * count
-                plan.winners = self._thompson_winners(plan, expected, counts)
-        if len(self._plans) >= _MAX_PLANS:
-            self._plans.clear()
-        self._plans[key] = plan
-        return plan
+            rule, route.notes = first_match(self.rules, features, role, mode, names.__contains__)
+            if rule is not None:
+                route.rule = rule
+                route.index = names.index(rule.model)
+                return route
+        if self._scorer.cell_count >= _MAX_CELLS:
+            self._forget()
+        route.cell = self._scorer.cell(group, features.complexity, mode, names, rows)
+        return route
 
-    def _calibrations(self, group: ArmGroup) -> dict[str, Calibration]:
-        """The group's arm calibrations, worked out once per outcome."""
-        if group.calibrations_version != group.version:
-            k = self.config.prior_strength
-            group.calibrations = {
-                name: calibration(arm, k, self._specs[name].confidence)
-                for name, arm in group.arms.items()
-                if arm.n and name in self._specs
-            }
-            group.calibrations_version = group.version
-        return group.calibrations
-
-    def _thompson_winners(
-        self,
-        plan: RoutePlan,
-        expected: list[tuple[float, float, float]],
-        counts: list[float],
-    ) -> list[int]:
-        """The candidate each of the group's pre-drawn posterior samples makes the best."""
-        bandit = self._bandit
-        assert isinstance(bandit, Thompson)
-        group = plan.group
-        if group.normals_version != group.version:
-            group.normals = {}
-            group.normals_version = group.version
-        normals = []
-        for name in plan.candidates:
-            zs = group.normals.get(name)
-            if zs is None:
-                zs = group.normals[name] = bandit.normals(self._rng)
-            normals.append(zs)
-        scale = self.config.reward_scale_usd * MODE_REWARD_SCALE[plan.mode]
-        columns = bandit.draws(
-            [e[0] for e in expected], [e[1] for e in expected], counts, scale, normals
-        )
-        w_history = plan.weights[4]
-        totals = [
-            [e[2] + w_history * h for h in column]
-            for e, column in zip(expected, columns, strict=True)
-        ]
-        return [row.index(max(row)) for row in zip(*totals, strict=True)]
+    def _forget(self) -> None:
+        """Drop the routes and cells (they are made again when next needed)."""
+        self._routes.clear()
+        self._scorer.forget(list(self._groups.values()))
 
     # -- learning ---------------------------------------------------------------------------
 
@@ -321,6 +317,9 @@ class Router:
             group = self._group(role, task_type)
             group.arms[model] = stats
             group.version += 1
+        for group in self._groups.values():
+            self._scorer.reset(group)
+        self._routes.clear()
 
     def reload(self) -> None:
         """Read the stored sums again (outcomes other processes recorded)."""
@@ -357,7 +356,7 @@ class Router:
             found = self.decision(decision)
             if found is None:
                 raise NotFoundError(
-                    f"routing decision {decision} is not among the last {_RING} of this"
+                    f"routing decision {decision} is not among the last {_KEEP} of this"
                     " process; record the outcome by (role, task_type, model)"
                 )
             decision = found
@@ -365,7 +364,7 @@ class Router:
             key: ArmKey = (decision.role, decision.task_type, decision.model)
             if decision.recorded:
                 return self._group(key[0], key[1]).arms[key[2]]
-            row = decision.plan.rows[decision.index]
+            row = decision.route.rows[decision.index]
         else:
             role, task_type, model = decision
             key = (str(role), str(task_type), str(model))
@@ -383,10 +382,12 @@ class Router:
         expected = (row[1], row[6], row[7])
         arm.add(success, cost_usd, latency_s, confidence, expected)
         group.version += 1
+        self._scorer.learned(group, key[2], arm)
         if isinstance(decision, Decision):
             decision.recorded = True
         if self.state is not None:
             self.state.record(key, success, cost_usd, latency_s, confidence, expected, source)
+        self._let_go()
         return arm
 
     def arms(self, role: str | None = None) -> list[dict[str, Any]]:
@@ -431,3 +432,16 @@ class Router:
     def close(self) -> None:
         if self.state is not None:
             self.state.close()
+
+
+def _size_thresholds(limits: Limits, rules: Sequence[Rule]) -> list[float]:
+    """The token counts at which a request may change what it can use or which rule
+    fires: every model's context window and every number a rule compares tokens with."""
+    points: set[float] = {float(window) for window, _tools, _resort in limits.values()}
+    for rule in rules:
+        for cond in rule.conditions:
+            if cond.field != "context_tokens":
+                continue
+            values = cond.value if cond.op == "in" else (cond.value,)
+            points.update(float(v) for v in values)
+    return sorted(points)

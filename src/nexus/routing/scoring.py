@@ -46,8 +46,11 @@ __all__ = [
     "NODES",
     "ArmStats",
     "Calibration",
+    "NodeValues",
     "PriorRow",
+    "calibrated_nodes",
     "calibration",
+    "prior_nodes",
     "prior_row",
     "prior_success",
     "score_candidates",
@@ -246,6 +249,41 @@ def calibration(arm: ArmStats, prior_strength: float, confidence_prior: float) -
     )
 
 
+#: A candidate's nodes before the bandit: (success p, cost, speed, cost score, confidence,
+#: base, expected reward), where ``base`` is the weighted sum of the five nodes other
+#: than History and History is the expected reward plus the bandit's bonus.
+NodeValues = tuple[float, float, float, float, float, float, float]
+
+
+def calibrated_nodes(
+    row: PriorRow,
+    cal: Calibration,
+    weights: Sequence[float],
+    latency_scale: float,
+    cost_scale: float,
+    reward_scale: float,
+) -> NodeValues:
+    """The nodes of a candidate whose outcomes calibrate its prior ``row`` (see the module
+    doc); the scales are ``latency_scale_s``, ``reward_scale_usd`` and the mode's reward
+    scale. The one formula both explaining and deciding use."""
+    w_fit, w_quality, w_speed, w_cost, _w_history, w_conf = weights
+    p_ratio, cost_ratio, observed_cost, latency_ratio, conf = cal
+    p = row[1] * p_ratio
+    if p > 0.999:
+        p = 0.999
+    cost = row[6] * cost_ratio if cost_ratio >= 0.0 else observed_cost
+    speed = latency_scale / (latency_scale + row[10] * latency_ratio)
+    cost_score = cost_scale / (cost_scale + cost)
+    reward = p * reward_scale / (reward_scale + cost)
+    base = w_fit * row[0] + w_quality * p + w_speed * speed + w_cost * cost_score + w_conf * conf
+    return p, cost, speed, cost_score, conf, base, reward
+
+
+def prior_nodes(row: PriorRow) -> NodeValues:
+    """The nodes of a candidate without outcomes: its prior row's."""
+    return row[1], row[6], row[2], row[3], row[4], row[5], row[9]
+
+
 def score_candidates(
     rows: Sequence[PriorRow],
     calibrations: Sequence[Calibration | None],
@@ -262,32 +300,20 @@ def score_candidates(
     ``nodes`` (when given) receives each candidate's six node scores, ``expectations``
     its (success, cost, total without History) — what Thompson sampling draws around.
     """
-    w_fit, w_quality, w_speed, w_cost, w_history, w_conf = weights_for(mode)
+    weights = weights_for(mode)
+    w_history = weights[4]
     latency_scale = config.latency_scale_s
     cost_scale = config.reward_scale_usd
     reward_scale = cost_scale * MODE_REWARD_SCALE[mode]
     totals: list[float] = []
     for row, cal, bonus in zip(rows, calibrations, bonuses, strict=True):
         if cal is None:
-            p, cost, speed, cost_score, conf = row[1], row[6], row[2], row[3], row[4]
-            history = row[9] + bonus
-            base = row[5]
+            p, cost, speed, cost_score, conf, base, reward = prior_nodes(row)
         else:
-            p_ratio, cost_ratio, observed_cost, latency_ratio, conf = cal
-            p = row[1] * p_ratio
-            if p > 0.999:
-                p = 0.999
-            cost = row[6] * cost_ratio if cost_ratio >= 0.0 else observed_cost
-            speed = latency_scale / (latency_scale + row[10] * latency_ratio)
-            cost_score = cost_scale / (cost_scale + cost)
-            history = p * reward_scale / (reward_scale + cost) + bonus
-            base = (
-                w_fit * row[0]
-                + w_quality * p
-                + w_speed * speed
-                + w_cost * cost_score
-                + w_conf * conf
+            p, cost, speed, cost_score, conf, base, reward = calibrated_nodes(
+                row, cal, weights, latency_scale, cost_scale, reward_scale
             )
+        history = reward + bonus
         totals.append(base + w_history * history)
         if nodes is not None:
             nodes.append((row[0], p, speed, cost_score, history, conf))
