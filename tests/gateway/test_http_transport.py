@@ -227,4 +227,16 @@ def test_the_remote_registry_picks_the_transport(monkeypatch: pytest.MonkeyPatch
     default = make_remote_provider(
         REMOTE_SPECS["openai"], "gpt-4o-mini", env={"OPENAI_API_KEY": "k"}
     )
-    assert not isinstance(default.endpoints[0].provider, OpenAIHttpProvider)  # type: ignore[attr-defined]
+    assert isinstance(default.endpoints[0].provider, OpenAIHttpProvider)  # type: ignore[attr-defined]
+    proxied = make_remote_provider(
+        REMOTE_SPECS["openai"],
+        "gpt-4o-mini",
+        env={"OPENAI_API_KEY": "k", "HTTPS_PROXY": "http://127.0.0.1:3128"},
+    )
+    assert not isinstance(proxied.endpoints[0].provider, OpenAIHttpProvider)  # type: ignore[attr-defined]
+    sdk = make_remote_provider(
+        REMOTE_SPECS["openai"],
+        "gpt-4o-mini",
+        env={"OPENAI_API_KEY": "k", "NEXUS_OPENAI_TRANSPORT": "sdk"},
+    )
+    assert not isinstance(sdk.endpoints[0].provider, OpenAIHttpProvider)  # type: ignore[attr-defined]

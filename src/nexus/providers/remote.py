@@ -18,8 +18,10 @@ over one adapter per endpoint. Variables (read when a model is first used):
 ``NEXUS_MODEL_MAX_ATTEMPTS``   attempts per call, first included (default 4)
 ``NEXUS_BREAKER_FAILURES``     consecutive failures that open an endpoint (default 5)
 ``NEXUS_BREAKER_COOLDOWN_S``   how long an open endpoint is skipped (default 30)
-``NEXUS_OPENAI_TRANSPORT``     ``sdk`` (default): the official client; ``http``: the
-                               lean client of :mod:`nexus.providers.openai_http`
+``NEXUS_OPENAI_TRANSPORT``     ``http``: the lean client of :mod:`nexus.providers.openai_http`
+                               (default, unless a proxy variable is set); ``sdk``: the
+                               official client (default when ``HTTPS_PROXY``/``ALL_PROXY``
+                               is set, since the lean client does not speak to proxies)
 =============================  ===============================================
 
 Endpoints are looked up in that order: the file's entry for the model, the
@@ -206,7 +208,7 @@ def _adapter(
             name=spec.prefix,
             timeout_s=timeout,
         )
-    if (env or {}).get("NEXUS_OPENAI_TRANSPORT", "").strip().lower() == "http":
+    if _openai_transport(env or {}) == "http":
         from nexus.providers.openai_http import OpenAIHttpProvider
 
         return OpenAIHttpProvider(
@@ -330,3 +332,14 @@ def register_remote_providers(
         lambda chain: FallbackProvider([(name, registry.get(name)) for name in parse_chain(chain)]),
         check=lambda: {"ok": True, "detail": "fallback:MODEL,MODEL,… tries the models in order"},
     )
+
+
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _openai_transport(env: Mapping[str, str]) -> str:
+    """``http`` (the lean client) unless asked for ``sdk`` or a proxy is configured."""
+    chosen = env.get("NEXUS_OPENAI_TRANSPORT", "").strip().lower()
+    if chosen in ("http", "sdk"):
+        return chosen
+    return "sdk" if any(env.get(name) for name in _PROXY_VARS) else "http"
