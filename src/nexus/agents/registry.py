@@ -233,6 +233,11 @@ class AgentRegistry:
             total_cost_usd=round(sum(o.cost_usd for o in outcomes), 8),
         )
 
+    def working_runs(self) -> list[str]:
+        """The run id of every agent step in progress now (one entry per step)."""
+        with self._lock:
+            return [entry.split("/", 1)[0] for st in self._status.values() for entry in st.steps]
+
     def status(self) -> list[dict[str, Any]]:
         """Every agent with its live status and track record, for CLI, API and dashboard."""
         rows = []

@@ -20,7 +20,8 @@ the finished run.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from nexus.handlers.base import StepContext
 from nexus.providers.base import ModelProvider
 from nexus.providers.pricing import PriceTable, default_price_table
 from nexus.store.base import RunStore
+from nexus.tenancy.limits import check_agents, limits_for
 
 __all__ = ["LEDGER_FILE", "Budgets", "RunInfo"]
 
@@ -130,11 +132,41 @@ class Budgets:
             agent_budget=Limit(limits.budget_usd, getattr(limits, "budget_tokens", None)),
         )
 
+    async def with_tenant_plan(self, scopes: Sequence[Scope], tenant_id: str) -> list[Scope]:
+        """``scopes`` with the tenant's daily budget at most what its plan allows
+        (``budget_usd_per_day``) when this process enforces tenancy (an API server with keys)."""
+        capped = list(scopes)
+        plan = await limits_for(tenant_id)
+        if plan is None:
+            return capped
+        for i, scope in enumerate(capped):
+            usd = scope.limit.usd
+            if scope.kind == "tenant_day" and (usd is None or usd > plan.budget_usd_per_day):
+                limit = Limit(plan.budget_usd_per_day, scope.limit.tokens, scope.limit.calls)
+                capped[i] = replace(scope, limit=limit)
+        return capped
+
+    async def check_tenant_agents(self, tenant_id: str, agents: Any) -> None:
+        """Refuse a new agent step when the tenant already runs its plan's maximum of agents
+        at once (``max_agents``; only when this process enforces tenancy)."""
+        working = getattr(agents, "working_runs", None)
+        if working is None:
+            return
+        running = sum(
+            1
+            for run_id in working()
+            if (info := self._runs.get(run_id)) is not None and info.tenant_id == tenant_id
+        )
+        await check_agents(tenant_id, running)
+
     async def guard(
         self, provider: ModelProvider, ctx: StepContext, agent: Any
     ) -> BudgetedProvider:
-        """``provider`` charged to the budgets of ``agent`` in the run of ``ctx``."""
+        """``provider`` charged to the budgets of ``agent`` in the run of ``ctx``; the tenant's
+        plan caps its daily budget and how many agents it runs at once."""
         info = await self.run_info(ctx.services.store, ctx.run_id)
+        await self.check_tenant_agents(info.tenant_id, ctx.services.agents)
+        scopes = await self.with_tenant_plan(self.scopes(info, ctx.run_id, agent), info.tenant_id)
         emit = ctx.emit
 
         def refused(error: BudgetExceeded, request: ModelRequest) -> None:
@@ -143,7 +175,7 @@ class Budgets:
         return BudgetedProvider(
             provider,
             self.ledger,
-            self.scopes(info, ctx.run_id, agent),
+            scopes,
             prices=self.prices if self.prices is not None else default_price_table(),
             default_output_tokens=self.policy.default_output_tokens,
             margin=self.policy.estimate_margin,

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from nexus.analytics.calls import CallLog, CallRecord
 from nexus.budgets.guard import BudgetedProvider
-from nexus.budgets.policy import Limit, Scope
+from nexus.budgets.policy import Scope
 from nexus.budgets.service import Budgets
 from nexus.cache.keys import CacheMode, cache_decision, request_key
 from nexus.cache.response_cache import ResponseCache
@@ -37,7 +37,6 @@ from nexus.gateway.metrics import GatewayMetrics
 from nexus.gateway.models import Api, ModelNames
 from nexus.providers.base import ModelProvider, StreamChunk
 from nexus.providers.pricing import default_price_table
-from nexus.tenancy.limits import limits_for
 
 __all__ = ["Answer", "Caller", "Gateway"]
 
@@ -108,15 +107,7 @@ class Gateway:
             for s in budgets.policy.scopes(tenant_id=tenant_id, run_id="-", agent_id="-")
             if s.kind in _TENANT_SCOPES
         ]
-        plan = await limits_for(tenant_id)
-        if plan is None:
-            return scopes
-        for i, scope in enumerate(scopes):
-            usd = scope.limit.usd
-            if scope.kind == "tenant_day" and (usd is None or usd > plan.budget_usd_per_day):
-                limit = Limit(plan.budget_usd_per_day, scope.limit.tokens, scope.limit.calls)
-                scopes[i] = replace(scope, limit=limit)
-        return scopes
+        return await budgets.with_tenant_plan(scopes, tenant_id)
 
     async def _provider(self, routed: ModelRequest, asked: str, caller: Caller) -> ModelProvider:
         provider = self.names.provider(routed.model, asked)
