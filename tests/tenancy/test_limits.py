@@ -114,3 +114,27 @@ async def test_validation_errors_name_the_field(world: World) -> None:
     assert [f["field"] for f in limit.json()["error"]["details"]["fields"]] == ["body.limits.burst"]
     query = await world.call("a_viewer", "GET", "/api/runs", params={"limit": 0})
     assert [f["field"] for f in query.json()["error"]["details"]["fields"]] == ["query.limit"]
+
+
+async def test_the_model_gateway_takes_long_conversations(world: World) -> None:
+    """/v1/… bodies (whole conversations) may reach 32 MiB; the REST API keeps 1 MiB."""
+    long = b'{"model": "nope:x", "max_tokens": 5, "messages": [{"role": "user", "content": "'
+    long += b"x" * (2 << 20) + b'"}]}'
+    response = await world.call(
+        "a_operator",
+        "POST",
+        "/v1/messages",
+        content=long,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code != 413  # it reaches the gateway (which answers for the model)
+    huge = b'{"messages": "' + b"x" * ((32 << 20) + 1) + b'"}'
+    response = await world.call(
+        "a_operator",
+        "POST",
+        "/v1/messages",
+        content=huge,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["details"] == {"limit_bytes": 32 << 20}

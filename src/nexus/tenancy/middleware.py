@@ -36,20 +36,39 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ERROR_BODY_CAP = 4096
 
 
-class BodyLimit:
-    """Refuses request bodies larger than ``max_bytes`` with 413."""
+#: model gateway calls carry whole conversations (Anthropic accepts 32 MB per request)
+GATEWAY_MAX_BODY_BYTES = 32 << 20
+_GATEWAY_PREFIX = "/v1/"
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+
+class BodyLimit:
+    """Refuses request bodies larger than ``max_bytes`` with 413 (``gateway_max_bytes`` for
+    the model gateway's ``/v1/…`` routes, whose conversations grow long)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        gateway_max_bytes: int = GATEWAY_MAX_BODY_BYTES,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.gateway_max_bytes = gateway_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if str(scope.get("path", "")).startswith(_GATEWAY_PREFIX):
+            limit = self.gateway_max_bytes
+        else:
+            limit = self.max_bytes
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(scope, receive, send, int(length))
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._refuse(scope, receive, send, int(length), limit)
             return
         received = 0
         exceeded = False
@@ -60,9 +79,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     exceeded = True
-                    raise RequestTooLarge(self._message(received, more=True))
+                    raise RequestTooLarge(self._message(received, limit, more=True))
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -80,20 +99,28 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self._refuse(scope, receive, send, received, more=True)
+            await self._refuse(scope, receive, send, received, limit, more=True)
 
-    def _message(self, size: int, *, more: bool = False) -> str:
+    @staticmethod
+    def _message(size: int, limit: int, *, more: bool = False) -> str:
         got = f"more than {size}" if more else str(size)
-        return f"request body too large: {got} bytes; the limit is {self.max_bytes} bytes"
+        return f"request body too large: {got} bytes; the limit is {limit} bytes"
 
     async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, size: int, *, more: bool = False
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        size: int,
+        limit: int,
+        *,
+        more: bool = False,
     ) -> None:
         response = error_response(
             413,
             RequestTooLarge.code,
-            self._message(size, more=more),
-            {"limit_bytes": self.max_bytes},
+            self._message(size, limit, more=more),
+            {"limit_bytes": limit},
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
