@@ -8,6 +8,7 @@ its runs after ``NEXUS_LEASE_TTL_S`` seconds (see ``docs/api.md``).
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any
 
 import typer
@@ -86,6 +87,24 @@ def serve(
                 "  (open: no API key needed)" if settings.api_open else "",
             )
         )
+        if not _is_loopback(host):
+            err_console().print(
+                Text(
+                    f"warning: listening on {host}, beyond this machine. Until an API key "
+                    "exists (nexus keys create), every request acts as the default tenant's "
+                    "admin" + ("; --open keeps it so" if settings.api_open else "") + ".",
+                    style="yellow",
+                )
+            )
         server.run()
         if not server.started:
             raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
