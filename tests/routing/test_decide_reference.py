@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nexus.routing import TASK_TYPES, Router, TaskFeatures
+from nexus.routing import TASK_TYPES, Router, TaskFeatures, Thompson
 from nexus.routing.catalog import Catalog, load_catalog, merge_catalog_data, shipped_catalog_data
 from nexus.routing.decision import Decision, NoRouteError
 from nexus.routing.rules import first_match
@@ -330,3 +330,9 @@ def test_only_the_last_4096_decisions_are_found_by_id() -> None:
     assert router.decision(ids[-4097]) is None
     router.record_outcome(ids[-1], True, 0.01, 2.0)  # lets go of the older ones
     assert router.decision(ids[-4096]) is not None and router.decision(ids[0]) is None
+
+
+def test_thompson_pools_are_the_numbers_gauss_would_draw() -> None:
+    for size in (1, 2, 32):
+        a, b = random.Random(9), random.Random(9)
+        assert Thompson(pool_size=size).normals(a) == [b.gauss(0.0, 1.0) for _ in range(size)]

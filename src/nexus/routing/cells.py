@@ -42,7 +42,7 @@ from nexus.routing.scoring import (
     weights_for,
 )
 
-__all__ = ["Cell", "Lineup", "Scorer"]
+__all__ = ["Cell", "Columns", "Lineup", "Scorer"]
 
 
 class Lineup:
@@ -63,20 +63,73 @@ class Lineup:
         self.columns: list[array[float]] = []
 
 
+class Columns:
+    """What the cells of one kind — (task type, complexity, mode, names) — share whatever
+    the role: the prior rows and, per candidate in contiguous arrays, the values the
+    updates read (``fit``, ``p0``, ``cost0``, ``per_call``) and the entries of a candidate
+    without outcomes (``prior_*``; ``prior_totals`` being the total without exploration)."""
+
+    __slots__ = (
+        "cost0",
+        "fit",
+        "mode",
+        "p0",
+        "per_call",
+        "positions",
+        "prior_bases",
+        "prior_factor",
+        "prior_p",
+        "prior_rewards",
+        "prior_sd",
+        "prior_totals",
+        "reward_scale",
+        "rows",
+        "weights",
+    )
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        rows: list[PriorRow],
+        mode: str,
+        config: RouterConfig,
+        thompson: bool,
+    ) -> None:
+        self.rows = rows
+        self.mode = mode
+        self.weights = weights_for(mode)
+        self.reward_scale = scale = config.reward_scale_usd * MODE_REWARD_SCALE[mode]
+        self.positions = {name: i for i, name in enumerate(names)}
+        self.fit = array("d", [row[0] for row in rows])
+        self.p0 = array("d", [row[1] for row in rows])
+        self.cost0 = array("d", [row[6] for row in rows])
+        self.per_call = array("d", [row[10] for row in rows])
+        self.prior_totals = array("d", [row[8] for row in rows])
+        self.prior_bases = array("d", [row[5] for row in rows])
+        self.prior_rewards = array("d", [row[9] for row in rows])
+        self.prior_p = self.prior_sd = self.prior_factor = array("d")
+        if thompson:
+            k = config.prior_strength
+            self.prior_p = self.p0
+            self.prior_sd = array("d", [posterior_sd(row[1], k) for row in rows])
+            self.prior_factor = array("d", [cost_factor(row[6], scale) for row in rows])
+
+
 class Cell:
     """The node values of a lineup for one (complexity, mode), current as of ``snapshot``.
 
-    Per candidate ``i``, in contiguous arrays: from the prior rows ``fit``, ``p0``,
-    ``cost0``, ``per_call`` and ``prior_totals`` (the prior total without exploration);
-    what the outcomes make of them, ``bases`` (the weighted nodes other than History)
-    and ``rewards`` (the expected reward); for Thompson ``p`` (the success rate),
-    ``sd`` (its posterior spread) and ``factor`` (the cost factor). ``scored`` is the
-    snapshot that ``index`` (UCB1's choice) or ``winners`` (Thompson's choice per pooled
-    sample, -1 until asked for) belong to; ``totals`` are the last totals it compared.
+    Per candidate ``i``, in contiguous arrays: from the shared :class:`Columns` ``fit``,
+    ``p0``, ``cost0``, ``per_call`` and ``prior_totals``; what the outcomes make of
+    them, ``bases`` (the weighted nodes other than History) and ``rewards`` (the
+    expected reward); for Thompson ``p`` (the success rate), ``sd`` (its posterior
+    spread) and ``factor`` (the cost factor). ``scored`` is the snapshot that ``index``
+    (UCB1's choice) or ``winners`` (Thompson's choice per pooled sample, -1 until asked
+    for) belong to; ``totals`` are the last totals it compared.
     """
 
     __slots__ = (
         "bases",
+        "columns",
         "cost0",
         "factor",
         "fit",
@@ -100,27 +153,22 @@ class Cell:
         "winners",
     )
 
-    def __init__(
-        self, lineup: Lineup, rows: list[PriorRow], mode: str, config: RouterConfig
-    ) -> None:
-        count = len(rows)
+    def __init__(self, lineup: Lineup, columns: Columns) -> None:
         self.lineup = lineup
-        self.rows = rows
-        self.mode = mode
-        self.weights = weights_for(mode)
-        self.w_history = self.weights[4]
-        self.reward_scale = config.reward_scale_usd * MODE_REWARD_SCALE[mode]
-        self.positions = {name: i for i, name in enumerate(lineup.names)}
-        self.fit = array("d", [row[0] for row in rows])
-        self.p0 = array("d", [row[1] for row in rows])
-        self.cost0 = array("d", [row[6] for row in rows])
-        self.per_call = array("d", [row[10] for row in rows])
-        self.prior_totals = array("d", [row[8] for row in rows])
-        self.bases = array("d", bytes(8 * count))
-        self.rewards = array("d", bytes(8 * count))
-        self.p = array("d", bytes(8 * count))
-        self.sd = array("d", bytes(8 * count))
-        self.factor = array("d", bytes(8 * count))
+        self.columns = columns
+        self.rows = columns.rows
+        self.mode = columns.mode
+        self.weights = columns.weights
+        self.w_history = columns.weights[4]
+        self.reward_scale = columns.reward_scale
+        self.positions = columns.positions
+        self.fit = columns.fit
+        self.p0 = columns.p0
+        self.cost0 = columns.cost0
+        self.per_call = columns.per_call
+        self.prior_totals = columns.prior_totals
+        # worked out by Scorer.rebuild (the last three for Thompson only)
+        self.bases = self.rewards = self.p = self.sd = self.factor = array("d")
         self.snapshot: Snapshot | None = None
         self.scored: Snapshot | None = None
         self.index = 0
@@ -148,6 +196,7 @@ class Scorer:
         self.pool_size = bandit.pool_size if isinstance(bandit, Thompson) else 1
         self.prior_strength = config.prior_strength
         self.cell_count = 0
+        self.columns: dict[tuple[str, float, str, tuple[str, ...]], Columns] = {}
 
     # -- building -------------------------------------------------------------------------
 
@@ -167,7 +216,13 @@ class Scorer:
             if lineup is None:
                 lineup = group.lineups[names] = Lineup(names)
                 self.refresh(lineup, group.snapshot)
-            cell = group.cells[key] = Cell(lineup, rows, mode, self.config)
+            kind = (group.task_type, complexity, mode, names)
+            columns = self.columns.get(kind)
+            if columns is None:
+                columns = self.columns[kind] = Columns(
+                    names, rows, mode, self.config, self.thompson
+                )
+            cell = group.cells[key] = Cell(lineup, columns)
             self.rebuild(cell, group.snapshot)
             self.cell_count += 1
         return cell
@@ -195,8 +250,18 @@ class Scorer:
 
     def rebuild(self, cell: Cell, snapshot: Snapshot) -> None:
         """Work out every entry of ``cell`` at ``snapshot``."""
-        for i in range(len(cell.rows)):
-            self.fill(cell, i, snapshot)
+        columns = cell.columns  # the entries without outcomes, then those with
+        cell.bases = array("d", columns.prior_bases)
+        cell.rewards = array("d", columns.prior_rewards)
+        if self.thompson:
+            cell.p = array("d", columns.prior_p)
+            cell.sd = array("d", columns.prior_sd)
+            cell.factor = array("d", columns.prior_factor)
+        entries = snapshot.entries
+        if entries:
+            for i, name in enumerate(cell.lineup.names):
+                if name in entries:
+                    self.fill(cell, i, snapshot)
         cell.snapshot = snapshot
 
     def fill(self, cell: Cell, i: int, snapshot: Snapshot) -> None:
@@ -323,6 +388,7 @@ class Scorer:
         for group in groups:
             group.cells.clear()
             group.lineups.clear()
+        self.columns.clear()
         self.cell_count = 0
 
     # -- deciding -------------------------------------------------------------------------
@@ -337,7 +403,9 @@ class Scorer:
 
     def score(self, cell: Cell, snapshot: Snapshot) -> int:
         """UCB1: the candidate with the highest total at ``snapshot`` (the first of equals)."""
-        lineup = self._current(cell, snapshot)
+        lineup = cell.lineup
+        if cell.snapshot is not snapshot or lineup.snapshot is not snapshot:
+            lineup = self._current(cell, snapshot)
         w_history = cell.w_history
         if lineup.mixed:
             totals = [
@@ -355,7 +423,8 @@ class Scorer:
         return index
 
     def restart(self, cell: Cell, snapshot: Snapshot) -> None:
-        """Thompson: forget the winners of the previous snapshot's pool."""
+        """Thompson: forget the winners of the previous snapshot's pool (the router does
+        the same itself when the cell and its lineup are current)."""
         self._current(cell, snapshot)
         cell.winners = [-1] * self.pool_size
         cell.scored = snapshot

@@ -42,7 +42,7 @@ from nexus.routing.decision import (
 )
 from nexus.routing.plan import ArmGroup, Route, RoutePlan
 from nexus.routing.rules import Rule, compile_rules, first_match
-from nexus.routing.scoring import ArmStats, PriorRow, prior_row, weights_for
+from nexus.routing.scoring import ArmStats, PriorRow, prior_row, prior_rows, weights_for
 from nexus.routing.state import ArmKey, RouterState
 
 __all__ = ["Decision", "NoRouteError", "RoutePlan", "Router"]
@@ -88,7 +88,9 @@ class Router:
         self._rng = random.Random(seed)
         self._scorer = Scorer(self._specs, self.config, self._bandit, self._rng)
         self._thompson = self._scorer.thompson
-        self._draw_bits = (self._scorer.pool_size - 1).bit_length()
+        self._pool_size = self._scorer.pool_size
+        self._draw_bits = (self._pool_size - 1).bit_length()
+        self._getrandbits = self._rng.getrandbits
         self._groups: dict[tuple[str, str], ArmGroup] = {}
         #: kind of request (see the module doc) → its route
         self._routes: dict[tuple[Any, ...], Route] = {}
@@ -171,8 +173,12 @@ class Router:
             index = route.index  # a rule decided
         elif self._thompson:
             if cell.scored is not snapshot:
-                self._scorer.restart(cell, snapshot)
-            draw = self._rng.getrandbits(self._draw_bits)
+                if cell.snapshot is snapshot and cell.lineup.snapshot is snapshot:
+                    cell.winners = [-1] * self._pool_size
+                    cell.scored = snapshot
+                else:
+                    self._scorer.restart(cell, snapshot)
+            draw = self._getrandbits(self._draw_bits)
             index = cell.winners[draw]
             if index < 0:
                 index = self._scorer.winner(cell, draw)
@@ -221,11 +227,7 @@ class Router:
                 weights_for(mode)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-            rows = {
-                name: prior_row(spec, features, mode, self.config)
-                for name, spec in self._specs.items()
-            }
-            self._priors[key] = rows
+            rows = self._priors[key] = prior_rows(self._specs.values(), features, mode, self.config)
         return rows
 
     def _candidate_set(self, cands: Sequence[str]) -> None:

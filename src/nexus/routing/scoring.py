@@ -34,9 +34,9 @@ locked Thompson sampling onto whichever strong model first crossed the line
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from nexus.routing.analyzer import TaskFeatures
+from nexus.routing.analyzer import TASK_TYPES, TaskFeatures
 from nexus.routing.catalog import ModelSpec, RouterConfig
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "calibration",
     "prior_nodes",
     "prior_row",
+    "prior_rows",
     "prior_success",
     "score_candidates",
     "step_shape",
@@ -178,9 +179,12 @@ def step_shape(complexity: float) -> tuple[float, float, float]:
 
 def prior_success(spec: ModelSpec, features: TaskFeatures) -> float:
     """The catalog's expected success rate of ``spec`` on a task with these features."""
-    fit = spec.fit(features.task_type)
-    base = min(0.99, max(0.01, spec.quality + 0.25 * (fit - 0.8)))
-    return float(base ** (0.5 + 1.5 * features.complexity))
+    return _success(spec.quality, spec.fit(features.task_type), features.complexity)
+
+
+def _success(quality: float, fit: float, complexity: float) -> float:
+    base = min(0.99, max(0.01, quality + 0.25 * (fit - 0.8)))
+    return float(base ** (0.5 + 1.5 * complexity))
 
 
 #: A model's prior scores for one (task type, complexity, mode): (task_fit, p, speed,
@@ -198,33 +202,56 @@ Calibration = tuple[float, float, float, float, float]
 
 def prior_row(spec: ModelSpec, features: TaskFeatures, mode: str, config: RouterConfig) -> PriorRow:
     """The node scores of ``spec`` from the catalog alone (no outcomes yet)."""
+    return prior_rows((spec,), features, mode, config)[spec.name]
+
+
+def prior_rows(
+    specs: Iterable[ModelSpec], features: TaskFeatures, mode: str, config: RouterConfig
+) -> dict[str, PriorRow]:
+    """:func:`prior_row` of every model in ``specs``, by name (what does not depend on the
+    model is worked out once)."""
     weights = weights_for(mode)
     calls, tokens_in, tokens_out = step_shape(features.complexity)
-    fit = spec.fit(features.task_type)
-    if (
-        features.level == "high"
-        and features.task_type in _REASONING_TYPES
-        and "reasoning" in spec.capabilities
-    ):
-        fit = min(1.0, fit + 0.05)
-    p0 = prior_success(spec, features)
-    c0 = spec.cost_usd(tokens_in, tokens_out)
-    l0 = spec.latency_s(calls, tokens_out)
-    per_call = l0 / calls
-    speed = config.latency_scale_s / (config.latency_scale_s + per_call)
-    cost = config.reward_scale_usd / (config.reward_scale_usd + c0)
-    conf = spec.confidence
-    base = (
-        weights[0] * fit
-        + weights[1] * p0
-        + weights[2] * speed
-        + weights[3] * cost
-        + weights[5] * conf
-    )
-    scale = config.reward_scale_usd * MODE_REWARD_SCALE[mode]
-    expected_reward = p0 * scale / (scale + c0)
-    total = base + weights[4] * expected_reward
-    return (fit, p0, speed, cost, conf, base, c0, l0, total, expected_reward, per_call)
+    task = TASK_TYPES.index(features.task_type)
+    reasoning_task = features.level == "high" and features.task_type in _REASONING_TYPES
+    complexity = features.complexity
+    latency_scale, cost_scale = config.latency_scale_s, config.reward_scale_usd
+    scale = cost_scale * MODE_REWARD_SCALE[mode]
+    rows: dict[str, PriorRow] = {}
+    for spec in specs:
+        fit = raw_fit = spec.task_fit[task]
+        if reasoning_task and "reasoning" in spec.capabilities:
+            fit = min(1.0, fit + 0.05)
+        p0 = _success(spec.quality, raw_fit, complexity)
+        c0 = spec.cost_usd(tokens_in, tokens_out)
+        l0 = spec.latency_s(calls, tokens_out)
+        per_call = l0 / calls
+        speed = latency_scale / (latency_scale + per_call)
+        cost = cost_scale / (cost_scale + c0)
+        conf = spec.confidence
+        base = (
+            weights[0] * fit
+            + weights[1] * p0
+            + weights[2] * speed
+            + weights[3] * cost
+            + weights[5] * conf
+        )
+        expected_reward = p0 * scale / (scale + c0)
+        total = base + weights[4] * expected_reward
+        rows[spec.name] = (
+            fit,
+            p0,
+            speed,
+            cost,
+            conf,
+            base,
+            c0,
+            l0,
+            total,
+            expected_reward,
+            per_call,
+        )
+    return rows
 
 
 def calibration(arm: ArmStats, prior_strength: float, confidence_prior: float) -> Calibration:
