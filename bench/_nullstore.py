@@ -39,12 +39,24 @@ class NullStore:
             if ev.seq > self._seq.get(ev.run_id, 0):
                 self._seq[ev.run_id] = ev.seq
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> None:
+    async def create_run(
+        self,
+        run: RunRecord,
+        events: Sequence[Event] = (),
+        *,
+        lease_owner: str | None = None,
+        lease_ttl_s: float = 30.0,
+    ) -> None:
         self._runs[run.run_id] = run
         self._note(events)
 
     async def update_run(
-        self, run: RunRecord, events: Sequence[Event] = (), *, durable: bool = True
+        self,
+        run: RunRecord,
+        events: Sequence[Event] = (),
+        *,
+        durable: bool = True,
+        release_owner: str | None = None,
     ) -> None:
         self._runs[run.run_id] = run
         self._note(events)

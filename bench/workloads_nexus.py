@@ -135,7 +135,8 @@ def _check(workload: str, run: RunRecord) -> None:
 
 async def _run_all(workload: str, engine: Engine, plan: Plan, runs: int) -> float:
     async def one(i: int) -> None:
-        run = await engine.create_run(plan, {"task": f"task {i}"})
+        # executed right here: the run is created with this engine's lease (no separate claim)
+        run = await engine.create_run(plan, {"task": f"task {i}"}, claim=True)
         _check(workload, await engine.execute(run.run_id))
 
     started = time.perf_counter()

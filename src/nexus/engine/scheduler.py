@@ -76,6 +76,8 @@ class Engine:
         self._plans: dict[str, Plan] = {}
         #: id(plan) → (plan, plan_to_dict(plan) as JSON, its key in _plans); see _plan_dict
         self._plan_texts: dict[int, tuple[Plan, str, str]] = {}
+        #: run_id → until when the lease taken by create_run(claim=True) needs no claim
+        self._claimed: dict[str, float] = {}
 
     # helpers used by executions ---------------------------------------------------
     def global_slot(self) -> asyncio.Semaphore:
@@ -130,7 +132,15 @@ class Engine:
         plan_dict: dict[str, Any] | None = None,
         run_id: str | None = None,
         tenant_id: str = "default",
+        claim: bool = False,
     ) -> RunRecord:
+        """Store a new run (status ``created``); :meth:`execute` runs it.
+
+        ``claim``: take this engine's lease on the run in the same write, for a caller
+        that executes the run here next: :meth:`execute` then needs no claim of its own
+        (one durable write less per run). Leave it off when the run may be executed
+        elsewhere (a server's claim loop skips runs whose lease is held).
+        """
         run_id = run_id or new_id()
         if plan_dict is None:
             plan_dict, key = self._plan_dict(plan)
@@ -150,30 +160,53 @@ class Engine:
         )
         self._plans.setdefault(key, plan)
         ev = Event(run_id, 1, "run.created", {"plan": plan.name}, run.correlation_id)
-        await self.store.create_run(run, [ev])
+        if claim:
+            await self.store.create_run(
+                run, [ev], lease_owner=self.owner, lease_ttl_s=self.lease_ttl_s
+            )
+            self._note_claimed(run_id)
+        else:
+            await self.store.create_run(run, [ev])
         self.bus.publish(ev)
         return run
 
+    def _note_claimed(self, run_id: str) -> None:
+        """Remember a lease taken at creation: until a third of its TTL has passed (the
+        heartbeat's renewal interval at most), executing the run needs no claim."""
+        now = time.time()
+        if len(self._claimed) > 10_000:  # created with claim=True but never executed here
+            self._claimed = {k: t for k, t in self._claimed.items() if t > now}
+        self._claimed[run_id] = now + self.lease_ttl_s / 3
+
     async def execute(self, run_id: str, *, takeover: bool = False) -> RunRecord:
         """Execute a run until it finishes or waits for input. Safe to call again after a crash."""
+        held_until = self._claimed.pop(run_id, None)
         run = await self.store.get_run(run_id)
         if run.status.finished:
+            if held_until is not None:  # finished elsewhere (cancelled) since we created it
+                with contextlib.suppress(Exception):
+                    await self.store.release_run(run_id, self.owner)
             return run
-        holder = await self.store.claim_run(run_id, self.owner, self.lease_ttl_s)
-        if holder is not None:
-            if takeover and _holder_is_dead(holder):
-                await self.store.force_claim(run_id, self.owner, self.lease_ttl_s)
-            else:
-                raise InvalidStateError(
-                    f"run '{run_id}' is being executed by {holder}; "
-                    "wait for its lease to expire or stop that process",
-                    holder=holder,
-                )
+        if held_until is None or time.time() >= held_until:
+            holder = await self.store.claim_run(run_id, self.owner, self.lease_ttl_s)
+            if holder is not None:
+                if takeover and _holder_is_dead(holder):
+                    await self.store.force_claim(run_id, self.owner, self.lease_ttl_s)
+                else:
+                    raise InvalidStateError(
+                        f"run '{run_id}' is being executed by {holder}; "
+                        "wait for its lease to expire or stop that process",
+                        holder=holder,
+                    )
+        released = False
         try:
-            return await self._execute_claimed(run)
+            run = await self._execute_claimed(run)
+            released = True  # the final update released the lease
+            return run
         finally:
-            with contextlib.suppress(Exception):
-                await self.store.release_run(run_id, self.owner)
+            if not released:
+                with contextlib.suppress(Exception):
+                    await self.store.release_run(run_id, self.owner)
 
     async def _execute_claimed(self, run: RunRecord) -> RunRecord:
         plan = self.plan_of(run)
@@ -231,7 +264,7 @@ class Engine:
         run.updated_at = time.time()
         if run.status.finished:
             run.finished_at = run.updated_at
-        await self.store.update_run(run, [final])
+        await self.store.update_run(run, [final], release_owner=self.owner)
         return run
 
     async def _heartbeat(self, execution: RunExecution, task: asyncio.Task[Any]) -> None:

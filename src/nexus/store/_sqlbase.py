@@ -120,17 +120,33 @@ class SqlStore(ABC):
 
     # -- runs ---------------------------------------------------------------------------
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> None:
-        blobs: _codec.Blobs = {}
-        row = _codec.run_row(run, blobs)
-        await self._write(Op(Kind.CREATE_RUN, run.run_id, row, _events(events), blobs))
-
-    async def update_run(
-        self, run: RunRecord, events: Sequence[Event] = (), *, durable: bool = True
+    async def create_run(
+        self,
+        run: RunRecord,
+        events: Sequence[Event] = (),
+        *,
+        lease_owner: str | None = None,
+        lease_ttl_s: float = 30.0,
     ) -> None:
         blobs: _codec.Blobs = {}
         row = _codec.run_row(run, blobs)
-        await self._write(Op(Kind.UPDATE_RUN, run.run_id, row, _events(events), blobs), durable)
+        op = Op(Kind.CREATE_RUN, run.run_id, row, _events(events), blobs)
+        if lease_owner is not None:
+            op.lease = (lease_owner, float(lease_ttl_s))
+        await self._write(op)
+
+    async def update_run(
+        self,
+        run: RunRecord,
+        events: Sequence[Event] = (),
+        *,
+        durable: bool = True,
+        release_owner: str | None = None,
+    ) -> None:
+        blobs: _codec.Blobs = {}
+        row = _codec.run_row(run, blobs)
+        op = Op(Kind.UPDATE_RUN, run.run_id, row, _events(events), blobs, release=release_owner)
+        await self._write(op, durable)
 
     async def get_run(self, run_id: str) -> RunRecord:
         rows = await self._read(self._statements().run_get, {"run_id": run_id})

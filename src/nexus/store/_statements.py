@@ -62,8 +62,11 @@ class Statements:
             .values(hash=bindparam("hash"), data=bindparam("data"))
             .on_conflict_do_nothing(index_elements=["hash"])
         )
+        run_insert_columns = (*RUN_WRITE_COLUMNS, "lease_owner", "lease_exp")
         self.run_insert = c(
-            ins(s.runs).values({n: bindparam(n) for n in RUN_WRITE_COLUMNS}).returning(s.runs.c.rid)
+            ins(s.runs)
+            .values({n: bindparam(n) for n in run_insert_columns})
+            .returning(s.runs.c.rid)
         )
         self.run_update = c(
             update(s.runs)

@@ -41,7 +41,11 @@ class Kind(Enum):
 
 @dataclass(slots=True)
 class Op:
-    """One queued write. ``row`` depends on the kind; ``future`` is set for durable writes."""
+    """One queued write. ``row`` depends on the kind; ``future`` is set for durable writes.
+
+    ``lease`` (create run: the new run's lease, ``(owner, ttl_s)``) and ``release``
+    (update run: the owner whose lease is released) ride along in the same transaction.
+    """
 
     kind: Kind
     run_id: str
@@ -49,6 +53,8 @@ class Op:
     events: list[dict[str, Any]] = field(default_factory=list)
     blobs: Blobs = field(default_factory=dict)
     future: asyncio.Future[Any] | None = None
+    lease: tuple[str, float] | None = None
+    release: str | None = None
 
 
 Outcome = Any  # the op's result, or the exception it failed with
@@ -192,14 +198,21 @@ class BatchWriter:
         sql = self._sql
         kind = op.kind
         if kind is Kind.CREATE_RUN:
-            cur.execute(sql.run_insert, op.row)
-            new_rids[op.run_id] = (cur.fetchone()[0], op.row["cid"])
+            row = op.row
+            if op.lease is not None:
+                row["lease_owner"], row["lease_exp"] = op.lease[0], self._clock() + op.lease[1]
+            else:
+                row["lease_owner"] = row["lease_exp"] = None
+            cur.execute(sql.run_insert, row)
+            new_rids[op.run_id] = (cur.fetchone()[0], row["cid"])
         elif kind is Kind.UPDATE_RUN:
             rid, cid = self._rid(cur, op.run_id, new_rids)
             if cid != op.row["cid"]:
                 cur.execute(sql.events_keep_cid, {"w_rid": rid, "old_cid": cid})
             op.row["w_rid"] = rid
             cur.execute(sql.run_update, op.row)
+            if op.release is not None:
+                cur.execute(sql.lease_release, {"w_run_id": op.run_id, "owner": op.release})
             new_rids[op.run_id] = (rid, op.row["cid"])
         elif kind is Kind.DELETE_STEPS:
             found = self._find_rid(cur, op.run_id, new_rids)

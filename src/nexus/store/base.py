@@ -24,11 +24,29 @@ class RunStore(Protocol):
         """Flush pending writes and release connections."""
 
     # runs -----------------------------------------------------------------
-    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> None: ...
+    async def create_run(
+        self,
+        run: RunRecord,
+        events: Sequence[Event] = (),
+        *,
+        lease_owner: str | None = None,
+        lease_ttl_s: float = 30.0,
+    ) -> None:
+        """Store a new run. With ``lease_owner``, the run is created with its lease held by
+        that owner for ``lease_ttl_s`` seconds (as :meth:`claim_run` would), in the same write."""
+        ...
 
     async def update_run(
-        self, run: RunRecord, events: Sequence[Event] = (), *, durable: bool = True
-    ) -> None: ...
+        self,
+        run: RunRecord,
+        events: Sequence[Event] = (),
+        *,
+        durable: bool = True,
+        release_owner: str | None = None,
+    ) -> None:
+        """Replace the run record. With ``release_owner``, also release the lease if that
+        owner holds it (as :meth:`release_run` would), in the same write."""
+        ...
 
     async def get_run(self, run_id: str) -> RunRecord:
         """Raises :class:`~nexus.errors.NotFoundError` for an unknown id."""

@@ -115,22 +115,36 @@ class MemoryStore:
 
     # -- runs ---------------------------------------------------------------------------
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> None:
+    async def create_run(
+        self,
+        run: RunRecord,
+        events: Sequence[Event] = (),
+        *,
+        lease_owner: str | None = None,
+        lease_ttl_s: float = 30.0,
+    ) -> None:
         blobs: _codec.Blobs = {}
         row = _codec.run_row(run, blobs)
         if run.run_id in self._runs:
             raise StoreError(f"run '{run.run_id}' already exists")
-        self._runs[run.run_id] = _RunEntry(row)
+        entry = self._runs[run.run_id] = _RunEntry(row)
         try:
             self._add_events(events)
         except BaseException:
             del self._runs[run.run_id]
             raise
+        if lease_owner is not None:
+            entry.lease = (lease_owner, time.time() + lease_ttl_s)
         self._keep(blobs)
         self._writes += 1
 
     async def update_run(
-        self, run: RunRecord, events: Sequence[Event] = (), *, durable: bool = True
+        self,
+        run: RunRecord,
+        events: Sequence[Event] = (),
+        *,
+        durable: bool = True,
+        release_owner: str | None = None,
     ) -> None:
         blobs: _codec.Blobs = {}
         row = _codec.run_row(run, blobs)
@@ -138,6 +152,12 @@ class MemoryStore:
         self._add_events(events)
         self._keep(blobs)
         entry.row = row
+        if (
+            release_owner is not None
+            and entry.lease is not None
+            and entry.lease[0] == release_owner
+        ):
+            entry.lease = None
         self._writes += 1
 
     async def get_run(self, run_id: str) -> RunRecord:
