@@ -6,6 +6,10 @@ future that is resolved once the batch holding its write is committed. A
 non-durable write only schedules a flush on the next loop iteration, so it is
 committed with the next batch and never after a later write.
 
+A reader waits only for the writes that concern the run it reads (``drain(run_id)``):
+with thousands of runs in flight, a read of one run does not commit the others'
+pending writes early (which would cut the batches into pieces).
+
 Two flavours:
 
 - :class:`InlineCommit` runs the batch synchronously on the event loop thread
@@ -33,6 +37,8 @@ class _GroupCommit:
     def __init__(self, apply: ApplyBatch) -> None:
         self._apply = apply
         self._pending: list[Op] = []
+        #: the runs that the ops in ``_pending`` (and in a batch being committed) write to
+        self._pending_runs: set[str] = set()
         self.batches = 0
         self.ops = 0
 
@@ -50,12 +56,20 @@ class _GroupCommit:
         self._enqueue(op)
         return await future
 
-    async def drain(self) -> None:
-        """Return once every write queued so far is committed."""
+    async def drain(self, run_id: str | None = None) -> None:
+        """Return once every write queued so far is committed; with ``run_id``, at once
+        when none of them concerns that run."""
         raise NotImplementedError
 
     def _enqueue(self, op: Op) -> None:
         raise NotImplementedError
+
+    def _note_runs(self, op: Op) -> None:
+        runs = self._pending_runs
+        runs.add(op.run_id)
+        for ev in op.events:
+            if ev["run_id"] != op.run_id:
+                runs.add(ev["run_id"])
 
     def _resolve(self, ops: list[Op], outcomes: list[Outcome]) -> None:
         self.batches += 1
@@ -80,6 +94,7 @@ class InlineCommit(_GroupCommit):
 
     def _enqueue(self, op: Op) -> None:
         self._pending.append(op)
+        self._note_runs(op)
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._scheduled_flush)
@@ -92,14 +107,16 @@ class InlineCommit(_GroupCommit):
         """Commit everything pending, synchronously."""
         while self._pending:
             ops, self._pending = self._pending, []
+            self._pending_runs = set()
             try:
                 outcomes = self._apply(ops)
             except Exception as exc:  # apply() reports per op; this is a bug guard
                 outcomes = [StoreError(f"committing {len(ops)} writes failed: {exc}")] * len(ops)
             self._resolve(ops, outcomes)
 
-    async def drain(self) -> None:
-        self.flush_now()
+    async def drain(self, run_id: str | None = None) -> None:
+        if run_id is None or run_id in self._pending_runs:
+            self.flush_now()
 
 
 class ThreadCommit(_GroupCommit):
@@ -108,9 +125,12 @@ class ThreadCommit(_GroupCommit):
     def __init__(self, apply: ApplyBatch) -> None:
         super().__init__(apply)
         self._task: asyncio.Task[None] | None = None
+        #: the runs written by the batch being committed in the worker thread
+        self._committing_runs: set[str] = set()
 
     def _enqueue(self, op: Op) -> None:
         self._pending.append(op)
+        self._note_runs(op)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._flusher())
 
@@ -118,15 +138,22 @@ class ThreadCommit(_GroupCommit):
         try:
             while self._pending:
                 ops, self._pending = self._pending, []
+                self._committing_runs, self._pending_runs = self._pending_runs, set()
                 try:
                     outcomes = await asyncio.to_thread(self._apply, ops)
                 except Exception as exc:  # apply() reports per op; this is a bug guard
                     error = StoreError(f"committing {len(ops)} writes failed: {exc}")
                     outcomes = [error] * len(ops)
+                finally:
+                    self._committing_runs = set()
                 self._resolve(ops, outcomes)
         finally:
             self._task = None
 
-    async def drain(self) -> None:
+    async def drain(self, run_id: str | None = None) -> None:
+        if run_id is not None and not (
+            run_id in self._pending_runs or run_id in self._committing_runs
+        ):
+            return
         if self._pending or self._task is not None:
             await self.write(Op(Kind.SYNC, ""), durable=True)

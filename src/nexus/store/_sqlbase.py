@@ -114,8 +114,10 @@ class SqlStore(ABC):
     async def _write(self, op: Op, durable: bool = True) -> Any:
         return await self._committer().write(op, durable)
 
-    async def _read(self, sql: str, params: dict[str, Any]) -> list[Row]:
-        await self._committer().drain()
+    async def _read(self, sql: str, params: dict[str, Any], run_id: str | None = None) -> list[Row]:
+        """Rows of a query, after the queued writes it may read: those of ``run_id`` when
+        the query reads one run's rows only, else all of them."""
+        await self._committer().drain(run_id)
         return await self._fetch(sql, params)
 
     # -- runs ---------------------------------------------------------------------------
@@ -149,7 +151,7 @@ class SqlStore(ABC):
         await self._write(op, durable)
 
     async def get_run(self, run_id: str) -> RunRecord:
-        rows = await self._read(self._statements().run_get, {"run_id": run_id})
+        rows = await self._read(self._statements().run_get, {"run_id": run_id}, run_id)
         if not rows:
             raise NotFoundError(f"no run with id '{run_id}'")
         return _codec.run_from(rows[0])
@@ -180,7 +182,7 @@ class SqlStore(ABC):
         await self._write(Op(Kind.STEP, step.run_id, row, _events(events), blobs), durable)
 
     async def get_steps(self, run_id: str) -> list[StepRecord]:
-        rows = await self._read(self._statements().steps_get, {"run_id": run_id})
+        rows = await self._read(self._statements().steps_get, {"run_id": run_id}, run_id)
         return [_codec.step_from(run_id, row) for row in rows]
 
     async def delete_steps(self, run_id: str, step_keys: Sequence[str]) -> None:
@@ -194,11 +196,11 @@ class SqlStore(ABC):
 
     async def read_events(self, run_id: str, after_seq: int = 0, limit: int = 1000) -> list[Event]:
         params = {"run_id": run_id, "after": int(after_seq), "limit": int(limit), "offset": 0}
-        rows = await self._read(self._statements().events_get, params)
+        rows = await self._read(self._statements().events_get, params, run_id)
         return [_codec.event_from(run_id, row[0], row[1:]) for row in rows]
 
     async def last_event_seq(self, run_id: str) -> int:
-        rows = await self._read(self._statements().events_last, {"run_id": run_id})
+        rows = await self._read(self._statements().events_last, {"run_id": run_id}, run_id)
         return int(rows[0][0] or 0) if rows else 0
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -216,7 +218,8 @@ class SqlStore(ABC):
         return _codec.checkpoint_from(rows[0])
 
     async def list_checkpoints(self, run_id: str) -> list[Checkpoint]:
-        rows = await self._read(self._statements().checkpoints_list, {"run_id": run_id})
+        sql = self._statements().checkpoints_list
+        rows = await self._read(sql, {"run_id": run_id}, run_id)
         return [_codec.checkpoint_from(row) for row in rows]
 
     # -- leases -----------------------------------------------------------------------------
