@@ -21,9 +21,12 @@ not include the text analysis (``Router.analyze``, cached per text), the explana
   no outcomes yet; the router has decided tasks of every (task type, complexity) before;
 - *new task, learned*: the same after every arm has outcomes;
 - *learning*: a stream in which every decision's outcome is recorded before the next
-  decision (random task type, complexity and mode), so that every decision follows an
-  outcome — what a router that verifies every step sees; ``record_outcome`` (in memory,
-  no SQLite file) is timed separately;
+  decision (random task type and complexity; each role in its own priority mode, four
+  modes in all), so that every decision follows an outcome — what a router that
+  verifies every step sees; ``record_outcome`` (in memory, no SQLite file) is timed
+  separately. *Any mode* is the same with a random mode per decision, so that every
+  (role, task type) has four times as many cells for an outcome to update (a stress
+  case: an agent's mode is part of its definition);
 - *new cell, learned*: the first decision for a (role, task type, complexity, mode)
   whose arms already have outcomes (the calibrated scores of that cell are worked out);
 - *first of its kind*: the first decision for a (task type, complexity) in a new
@@ -80,6 +83,15 @@ ROLE_OF = {
     "docs": "writer",
     "chat": "assistant",
 }
+#: each role's priority mode (an agent's ``priority_mode`` is part of its definition)
+ROLE_MODE = {
+    "developer": "balance",
+    "test_creator": "cost",
+    "test_validator": "quality",
+    "coordinator": "quality",
+    "writer": "cost",
+    "assistant": "speed",
+}
 TYPE_SHARE = {
     "code": 0.25,
     "debug": 0.15,
@@ -130,14 +142,18 @@ def _features_stream(count: int, seed: int) -> list[tuple[TaskFeatures, str]]:
     return stream
 
 
-def _mixed_stream(count: int, seed: int, modes: tuple[str, ...]) -> list[tuple[Any, ...]]:
-    """(features, role, mode) with random task type, complexity and mode; new sizes."""
+def _mixed_stream(
+    count: int, seed: int, modes: tuple[str, ...] | None = None
+) -> list[tuple[Any, ...]]:
+    """(features, role, mode) with random task type and complexity, new sizes; the role's
+    own mode, or (``modes``) any of them at random."""
     rng = random.Random(seed)
     calls = []
     for i in range(count):
         task_type = rng.choice(TASK_TYPES)
         features = TaskFeatures(task_type, rng.randint(0, 100) / 100, True, 1000 + i)
-        calls.append((features, ROLE_OF[task_type], rng.choice(modes)))
+        role = ROLE_OF[task_type]
+        calls.append((features, role, ROLE_MODE[role] if modes is None else rng.choice(modes)))
     return calls
 
 
@@ -188,10 +204,13 @@ def _learn_everything(
                 )
 
 
-def _warm(router: Router, cands: tuple[str, ...], modes: tuple[str, ...] = ("balance",)) -> None:
-    """Decide once for every (task type, complexity, mode), as a running router has."""
-    for mode in modes:
-        for task_type, role in ROLE_OF.items():
+def _warm(
+    router: Router, cands: tuple[str, ...], modes: tuple[str, ...] | None = ("balance",)
+) -> None:
+    """Decide once for every (task type, complexity, mode), as a running router has; with
+    ``modes`` None, in each role's own mode."""
+    for task_type, role in ROLE_OF.items():
+        for mode in (ROLE_MODE[role],) if modes is None else modes:
             for c in range(101):
                 features = TaskFeatures(task_type, c / 100, True, 25_000 + c)
                 router.decide(features, role, mode, cands)
@@ -263,14 +282,15 @@ def _latency_cases(
     kinds = [(*call, cands) for call in _kinds(seed + 1, seniors)]
     results["new_cell_learned"] = _stats_us(_time_decisions(router.decide, kinds))
 
-    router = Router(catalog, seed=seed)
-    _warm(router, cands, modes)
-    _learn_everything(router, cands, seed)
-    decided, recorded = _time_learning(
-        router, _mixed_stream(decisions, seed + 4, modes), cands, seed
-    )
-    results["learning"] = _stats_us(decided)
-    results["record_outcome"] = _stats_us(recorded)
+    for suffix, stream_modes in (("", None), ("_any_mode", modes)):
+        router = Router(catalog, seed=seed)
+        _warm(router, cands, stream_modes)
+        _learn_everything(router, cands, seed)
+        decided, recorded = _time_learning(
+            router, _mixed_stream(decisions, seed + 4, stream_modes), cands, seed
+        )
+        results["learning" + suffix] = _stats_us(decided)
+        results["record_outcome" + suffix] = _stats_us(recorded)
 
     router = Router(catalog, strategy="thompson", seed=seed)
     router.decide(features, role, "balance", cands)
@@ -281,11 +301,9 @@ def _latency_cases(
     results["thompson_new_task_learned"] = _stats_us(_time_decisions(router.decide, fresh))
 
     router = Router(catalog, strategy="thompson", seed=seed)
-    _warm(router, cands, modes)
+    _warm(router, cands, None)
     _learn_everything(router, cands, seed)
-    decided, recorded = _time_learning(
-        router, _mixed_stream(decisions // 4, seed + 5, modes), cands, seed
-    )
+    decided, recorded = _time_learning(router, _mixed_stream(decisions // 4, seed + 5), cands, seed)
     results["thompson_learning"] = _stats_us(decided)
     results["thompson_record_outcome"] = _stats_us(recorded)
 
@@ -510,12 +528,14 @@ LATENCY_CASES: tuple[tuple[str, str], ...] = (
     ("new_task", "new task, no outcomes"),
     ("new_task_learned", "new task, learned"),
     ("learning", "learning (outcome before each)"),
+    ("learning_any_mode", "learning, any mode (stress)"),
     ("new_cell_learned", "new cell, learned"),
     ("first_of_its_kind", "first of its kind"),
     ("thompson_repeat", "Thompson, repeat"),
     ("thompson_new_task_learned", "Thompson, new task, learned"),
     ("thompson_learning", "Thompson, learning"),
     ("record_outcome", "record_outcome (in memory)"),
+    ("record_outcome_any_mode", "record_outcome, any mode"),
     ("thompson_record_outcome", "Thompson record_outcome"),
     ("analyzer_new_text", "analyzer, new text"),
     ("analyze_decide_new_text", "analyze + decide, new text"),
