@@ -12,34 +12,33 @@ from the price table. SDK and transport errors become
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
+from typing import Any
 
 import anthropic
 
-from nexus.domain.messages import ModelRequest, ModelResponse, Usage
-from nexus.errors import ConfigError
-from nexus.providers.base import StreamChunk
-from nexus.providers.errors import (
-    BadResponse,
-    ProviderError,
-    ProviderUnavailable,
-    StreamInterrupted,
-    error_from_status,
-)
-from nexus.providers.pricing import PriceTable, default_price_table
+from nexus.domain.messages import ModelRequest
+from nexus.providers._sdk_adapter import SdkAdapter, SdkErrors, StreamAssembler
+from nexus.providers.pricing import PriceTable
 from nexus.providers.translate_anthropic import (
     AnthropicStreamAssembler,
     parse_message,
     to_anthropic_request,
 )
+from nexus.providers.translate_openai import ParsedResponse
 
 __all__ = ["AnthropicProvider"]
 
 
-class AnthropicProvider:
+class AnthropicProvider(SdkAdapter[anthropic.AsyncAnthropic]):
     """``anthropic:MODEL`` at one base URL. ``api_key`` None: the first call raises ConfigError."""
+
+    _sdk_errors = SdkErrors(
+        base=anthropic.AnthropicError,
+        status=anthropic.APIStatusError,
+        timeout=anthropic.APITimeoutError,
+        connection=anthropic.APIConnectionError,
+        validation=anthropic.APIResponseValidationError,
+    )
 
     def __init__(
         self,
@@ -52,120 +51,32 @@ class AnthropicProvider:
         timeout_s: float = 120.0,
         prices: PriceTable | None = None,
     ) -> None:
-        self.name = name
-        self.model = model
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._api_key = api_key
-        self._api_key_env = api_key_env
-        self._prices = prices
-        self._client: anthropic.AsyncAnthropic | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        super().__init__(
+            model,
+            base_url=base_url,
+            api_key=api_key,
+            api_key_env=api_key_env,
+            name=name,
+            timeout_s=timeout_s,
+            prices=prices,
+        )
 
-    @property
-    def full_name(self) -> str:
-        return f"{self.name}:{self.model}"
-
-    def _sdk(self) -> anthropic.AsyncAnthropic:
-        """The SDK client for the running event loop (its connections belong to one loop)."""
-        loop = asyncio.get_running_loop()
-        if self._client is not None and self._client_loop is loop:
-            return self._client
-        if not self._api_key:
-            raise ConfigError(
-                f"model {self.full_name} needs an API key: set {self._api_key_env}",
-                variable=self._api_key_env,
-            )
-        self._client = anthropic.AsyncAnthropic(
+    def _new_client(self) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(
             api_key=self._api_key,
             base_url=self.base_url,
             timeout=self.timeout_s,
             max_retries=0,
         )
-        self._client_loop = loop
-        return self._client
 
-    async def aclose(self) -> None:
-        """Close the HTTP connections of the SDK client, if one was made."""
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+    def _request(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+        return to_anthropic_request(request, self.model, stream=stream)
 
-    def _price(self, usage: Usage) -> Usage:
-        table = self._prices or default_price_table()
-        return usage.model_copy(update={"cost_usd": table.cost_of(self.full_name, usage)})
+    async def _create(self, client: anthropic.AsyncAnthropic, kwargs: dict[str, Any]) -> Any:
+        return await client.messages.create(**kwargs, timeout=self.timeout_s)
 
-    def _error(self, exc: BaseException, partial_text: str = "") -> ProviderError:
-        """Map an SDK, transport or format error to a provider error."""
-        if isinstance(exc, ProviderError):
-            return exc
-        where = (self.name, self.base_url)
-        error: ProviderError
-        if isinstance(exc, anthropic.APIStatusError):
-            error = error_from_status(*where, exc.status_code, exc.body, exc.response.headers)
-        elif isinstance(exc, anthropic.APITimeoutError):
-            error = ProviderUnavailable.at(
-                *where, f"no answer within {self.timeout_s:g}s (timeout)", reason="timeout"
-            )
-        elif isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            detail = f"{type(cause).__name__}: {cause}" if cause else str(exc)
-            error = ProviderUnavailable.at(*where, f"connection failed: {detail}", reason="connect")
-        elif isinstance(exc, (ValueError, anthropic.APIResponseValidationError)):
-            error = BadResponse.at(*where, f"unreadable response: {exc}")
-        else:  # a transport error the SDK let through, e.g. a body cut short
-            error = ProviderUnavailable.at(
-                *where, f"the connection failed: {type(exc).__name__}: {exc}", reason="transport"
-            )
-        if partial_text:
-            return StreamInterrupted.at(
-                *where,
-                f"the stream broke after {len(partial_text)} characters of the answer"
-                f" ({error.message})",
-                status=error.status,
-                partial_text=partial_text,
-                cause=error.code,
-            )
-        return error
+    def _parse(self, body: dict[str, Any]) -> ParsedResponse:
+        return parse_message(body)
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        client = self._sdk()
-        kwargs = to_anthropic_request(request, self.model, stream=False)
-        started = time.perf_counter()
-        try:
-            message = await client.messages.create(**kwargs, timeout=self.timeout_s)
-            parsed = parse_message(message.model_dump())
-        except (anthropic.AnthropicError, ValueError) as exc:
-            raise self._error(exc) from exc
-        return ModelResponse(
-            model=self.full_name,
-            message=parsed.message,
-            stop_reason=parsed.stop_reason,
-            usage=self._price(parsed.usage),
-            latency_s=time.perf_counter() - started,
-            provider_meta={**parsed.meta, "endpoint": self.base_url},
-        )
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamChunk]:
-        client = self._sdk()
-        kwargs = to_anthropic_request(request, self.model, stream=True)
-        assembler = AnthropicStreamAssembler()
-        try:
-            sdk_stream = await client.messages.create(**kwargs, timeout=self.timeout_s)
-        except (anthropic.AnthropicError, ValueError) as exc:
-            raise self._error(exc) from exc
-        try:
-            async for event in sdk_stream:
-                for out in assembler.feed(event.model_dump()):
-                    yield out
-            stop, usage, meta = assembler.finish()
-        except Exception as exc:  # the boundary: every failure while reading becomes ours
-            raise self._error(exc, assembler.partial_text) from exc
-        finally:
-            await sdk_stream.close()
-        yield StreamChunk.final(
-            self._price(usage),
-            stop,
-            model=self.full_name,
-            provider_meta={**meta, "endpoint": self.base_url},
-        )
+    def _assembler(self) -> StreamAssembler:
+        return AnthropicStreamAssembler()
