@@ -53,7 +53,7 @@ _KEEP = 4096
 _RING = 2 * _KEEP
 _RING_MASK = _RING - 1
 #: how many kinds of request (routes) and scoring cells are kept
-_MAX_ROUTES = 8192
+_MAX_ROUTES = 32768
 _MAX_CELLS = 16384
 
 
