@@ -3,8 +3,10 @@ client of the running event loop, prices, and the provider errors for a timeout,
 connection and a stream that broke after part of the answer.
 
 :class:`RemoteAdapter` holds these; an adapter adds its transport (the official SDK, or
-:class:`~nexus.providers.http11.Http11Client`) and its wire format. Nothing here imports
-an SDK: they take a second or more to import.
+:class:`~nexus.providers.http11.Http11Client`) and its wire format.
+:class:`OpenAIChatAdapter` is the OpenAI chat completions side that both OpenAI transports
+share: their arguments and the request body. Nothing here imports an SDK: they take a
+second or more to import.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
 
-from nexus.domain.messages import ModelResponse, Usage
+from nexus.domain.messages import ModelRequest, ModelResponse, Usage
 from nexus.errors import ConfigError
 from nexus.providers.base import StopReason, StreamChunk
 from nexus.providers.errors import ProviderError, ProviderUnavailable, StreamInterrupted
 from nexus.providers.pricing import PriceTable, default_price_table
-from nexus.providers.translate_openai import ParsedResponse
+from nexus.providers.translate_openai import ParsedResponse, to_openai_request
 
-__all__ = ["RemoteAdapter"]
+__all__ = ["OpenAIChatAdapter", "RemoteAdapter"]
 
 ClientT = TypeVar("ClientT")
 
@@ -136,4 +138,42 @@ class RemoteAdapter(ABC, Generic[ClientT]):
             status=error.status,
             partial_text=partial,
             cause=error.code,
+        )
+
+
+class OpenAIChatAdapter(RemoteAdapter[ClientT]):
+    """``openai:MODEL`` (or ``ollama:MODEL`` …) at one base URL: the arguments and request
+    body of the OpenAI chat completions adapters, whichever client carries them.
+
+    ``max_tokens_field`` is where the request's ``max_tokens`` goes (``max_tokens`` for
+    servers that lack ``max_completion_tokens``).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        api_key_env: str = "OPENAI_API_KEY",
+        name: str = "openai",
+        timeout_s: float = 120.0,
+        prices: PriceTable | None = None,
+        max_tokens_field: str = "max_completion_tokens",
+    ) -> None:
+        super().__init__(
+            model,
+            base_url=base_url,
+            api_key=api_key,
+            api_key_env=api_key_env,
+            name=name,
+            timeout_s=timeout_s,
+            prices=prices,
+        )
+        self.max_tokens_field = max_tokens_field
+
+    def _request(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+        """The chat completion request body for ``request``."""
+        return to_openai_request(
+            request, self.model, stream=stream, max_tokens_field=self.max_tokens_field
         )

@@ -14,20 +14,18 @@ from typing import Any
 
 import openai
 
-from nexus.domain.messages import ModelRequest
+from nexus.providers._adapter import OpenAIChatAdapter
 from nexus.providers._sdk_adapter import SdkAdapter, SdkErrors, StreamAssembler
-from nexus.providers.pricing import PriceTable
 from nexus.providers.translate_openai import (
     OpenAIStreamAssembler,
     ParsedResponse,
     parse_completion,
-    to_openai_request,
 )
 
 __all__ = ["OpenAIProvider"]
 
 
-class OpenAIProvider(SdkAdapter[openai.AsyncOpenAI]):
+class OpenAIProvider(OpenAIChatAdapter[openai.AsyncOpenAI], SdkAdapter[openai.AsyncOpenAI]):
     """``openai:MODEL`` (or ``ollama:MODEL``) at one base URL.
 
     ``api_key`` None means the key is missing: the first call raises a ConfigError
@@ -45,40 +43,12 @@ class OpenAIProvider(SdkAdapter[openai.AsyncOpenAI]):
         stream_event=openai.APIError,
     )
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        base_url: str,
-        api_key: str | None,
-        api_key_env: str = "OPENAI_API_KEY",
-        name: str = "openai",
-        timeout_s: float = 120.0,
-        prices: PriceTable | None = None,
-        max_tokens_field: str = "max_completion_tokens",
-    ) -> None:
-        super().__init__(
-            model,
-            base_url=base_url,
-            api_key=api_key,
-            api_key_env=api_key_env,
-            name=name,
-            timeout_s=timeout_s,
-            prices=prices,
-        )
-        self.max_tokens_field = max_tokens_field
-
     def _new_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self.base_url,
             timeout=self.timeout_s,
             max_retries=0,
-        )
-
-    def _request(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
-        return to_openai_request(
-            request, self.model, stream=stream, max_tokens_field=self.max_tokens_field
         )
 
     async def _create(self, client: openai.AsyncOpenAI, kwargs: dict[str, Any]) -> Any:
