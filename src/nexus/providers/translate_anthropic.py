@@ -28,7 +28,13 @@ from nexus.domain.messages import (
     Usage,
 )
 from nexus.providers.base import StopReason, StreamChunk
-from nexus.providers.translate_openai import ParsedResponse, WireFormatError, parse_arguments
+from nexus.providers.translate_openai import (
+    ParsedResponse,
+    WireFormatError,
+    parse_arguments,
+    parsed_answer,
+    streamed_call,
+)
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -177,13 +183,8 @@ def parse_message(data: Mapping[str, Any]) -> ParsedResponse:
     calls = [p for p in parts if isinstance(p, ToolCall)]
     raw_stop = str(data.get("stop_reason") or "")
     stop = _STOP.get(raw_stop, "tool_use" if calls else "end_turn")
-    meta = {"id": data.get("id"), "served_model": data.get("model"), "stop_reason": raw_stop}
-    return ParsedResponse(
-        message=Message(role="assistant", parts=tuple(parts)),
-        stop_reason=stop,
-        usage=usage_from_anthropic(data.get("usage")),
-        meta=meta,
-    )
+    usage = usage_from_anthropic(data.get("usage"))
+    return parsed_answer(data, parts, stop, usage, stop_reason=raw_stop)
 
 
 @dataclass(slots=True)
@@ -267,15 +268,14 @@ class AnthropicStreamAssembler:
         block = self.blocks.pop(index, None)
         if block is None or block.kind != "tool_use":
             return []
-        if not block.name:
-            raise WireFormatError(f"streamed tool_use block {index} has no name")
-        self.emitted_calls += 1
-        call = ToolCall(
-            id=block.id or f"toolu_{index + 1}",
-            name=block.name,
-            arguments=parse_arguments("".join(block.pieces), block.name),
+        chunk = streamed_call(
+            block.id or f"toolu_{index + 1}",
+            block.name,
+            block.pieces,
+            f"streamed tool_use block {index} has no name",
         )
-        return [StreamChunk.call(call)]
+        self.emitted_calls += 1
+        return [chunk]
 
     @property
     def partial_text(self) -> str:

@@ -16,7 +16,7 @@ the provider turns it into a ``BadResponse`` naming the endpoint.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,8 @@ __all__ = [
     "image_url",
     "parse_arguments",
     "parse_completion",
+    "parsed_answer",
+    "streamed_call",
     "to_openai_messages",
     "to_openai_request",
     "to_openai_tools",
@@ -67,6 +69,32 @@ class ParsedResponse:
     stop_reason: StopReason
     usage: Usage
     meta: dict[str, Any]
+
+
+def parsed_answer(
+    data: Mapping[str, Any],
+    parts: Sequence[Part],
+    stop: StopReason,
+    usage: Usage,
+    **meta: Any,
+) -> ParsedResponse:
+    """The assistant's answer of ``parts``; its metadata holds the response's ``id``, the
+    model that served it and ``meta``."""
+    return ParsedResponse(
+        message=Message(role="assistant", parts=tuple(parts)),
+        stop_reason=stop,
+        usage=usage,
+        meta={"id": data.get("id"), "served_model": data.get("model"), **meta},
+    )
+
+
+def streamed_call(call_id: str, name: str, pieces: Iterable[str], nameless: str) -> StreamChunk:
+    """The chunk of a streamed tool call whose arguments came in ``pieces`` of JSON; a
+    call without a name raises WireFormatError with the message ``nameless``."""
+    if not name:
+        raise WireFormatError(nameless)
+    call = ToolCall(id=call_id, name=name, arguments=parse_arguments("".join(pieces), name))
+    return StreamChunk.call(call)
 
 
 def image_url(part: ImagePart) -> str:
@@ -233,13 +261,8 @@ def parse_completion(data: Mapping[str, Any]) -> ParsedResponse:
     stop = _FINISH.get(finish, "tool_use" if calls else "end_turn")
     if calls and stop == "end_turn":
         stop = "tool_use"
-    meta = {"id": data.get("id"), "served_model": data.get("model"), "finish_reason": finish}
-    return ParsedResponse(
-        message=Message(role="assistant", parts=tuple(parts)),
-        stop_reason=stop,
-        usage=usage_from_openai(data.get("usage")),
-        meta=meta,
-    )
+    usage = usage_from_openai(data.get("usage"))
+    return parsed_answer(data, parts, stop, usage, finish_reason=finish)
 
 
 @dataclass(slots=True)
@@ -298,15 +321,15 @@ class OpenAIStreamAssembler:
         out: list[StreamChunk] = []
         for index in sorted(self.calls):
             pending = self.calls[index]
-            if not pending.name:
-                raise WireFormatError(f"streamed tool call {index} has no function name")
-            self.emitted_calls += 1
-            call = ToolCall(
-                id=pending.id or f"call_{index + 1}",
-                name=pending.name,
-                arguments=parse_arguments("".join(pending.arguments), pending.name),
+            out.append(
+                streamed_call(
+                    pending.id or f"call_{index + 1}",
+                    pending.name,
+                    pending.arguments,
+                    f"streamed tool call {index} has no function name",
+                )
             )
-            out.append(StreamChunk.call(call))
+            self.emitted_calls += 1
         self.calls.clear()
         return out
 
