@@ -337,7 +337,7 @@ async def test_key_order_does_not_change_the_content_hash(store: RunStore) -> No
 async def test_small_payloads_stay_inline_large_ones_are_shared(store: RunStore) -> None:
     await store.create_run(make_run("r1"))
     await store.create_run(make_run("r2"))
-    big = {"reply": "the same long model reply " * 10}
+    big = {"reply": "the same long model reply " * 20}  # over the inline limit (400)
     for run_id in ("r1", "r2"):
         await store.save_step(make_step(run_id, "a", output=big, input={"k": 1}))
         await store.save_step(make_step(run_id, "b", output={"ok": True}))

@@ -8,7 +8,8 @@ same plan saved for a thousand runs is therefore stored once.
 
 Each payload column ``x`` has a twin ``x_h``: exactly one of them is set, or
 neither when the value is ``None``. Dicts that default to empty (``meta``,
-``options``, event ``data``) are stored as NULL when empty.
+``options``, event ``data``) are stored as NULL when empty. Events of common
+shapes are stored compactly (:mod:`nexus.store._event_codes`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from typing import Any
 
 from nexus.domain.runs import Checkpoint, Event, RunRecord, RunStatus, StepRecord, StepStatus
 from nexus.errors import StoreError
+from nexus.store import _event_codes
 
-#: Payloads up to this many bytes of canonical JSON are kept inline in their row.
-INLINE_MAX = 64
+#: Payloads up to this many characters of canonical JSON are kept inline in their row.
+#: A payload in ``blobs`` costs its row's 32-byte digest plus ~100 bytes of row and index
+#: overhead, so sharing pays only for payloads that repeat; a step row with two inline
+#: payloads stays under SQLite's ~1,000-byte limit for a cell kept whole in its page.
+INLINE_MAX = 400
 
 _encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 _decode = json.loads
@@ -197,17 +202,25 @@ def step_from(run_id: str, v: Sequence[Any]) -> StepRecord:
 
 
 def event_row(event: Event) -> dict[str, Any]:
-    """The row of an event; the writer sets ``cid`` to NULL when it is the run's own."""
+    """The row of an event; the writer sets ``cid`` to NULL when it is the run's own.
+
+    ``type`` and ``data`` are stored compactly for common shapes, see
+    :mod:`nexus.store._event_codes`."""
+    what = f"event {event.seq} ({event.type}) of run '{event.run_id}': data"
+    type_, data = _event_codes.encode(
+        event.type,
+        event.data,
+        lambda value: dumps(value, what),
+        lambda value: dict_or_null(value, what),
+    )
     return {
         "run_id": event.run_id,
         "seq": event.seq,
-        "type": event.type,
+        "type": type_,
         "step_key": event.step_key,
         "cid": event.correlation_id,
         "ts": float(event.ts),
-        "data": dict_or_null(
-            event.data, f"event {event.seq} ({event.type}) of run '{event.run_id}': data"
-        ),
+        "data": data,
     }
 
 
@@ -216,11 +229,12 @@ EVENT_READ_COLUMNS = ("seq", "type", "step_key", "cid", "ts", "data")
 
 
 def event_from(run_id: str, run_cid: str, v: Sequence[Any]) -> Event:
+    type_, data = _event_codes.decode(v[1], v[5], _decode)
     return Event(
         run_id=run_id,
         seq=v[0],
-        type=v[1],
-        data=dict_from(v[5]),
+        type=type_,
+        data=data,
         correlation_id=run_cid if v[3] is None else v[3],
         step_key=v[2],
         ts=v[4],

@@ -9,8 +9,14 @@ Layout, chosen for few bytes per run:
 - ``steps``: the journal, primary key (rid, key); ``WITHOUT ROWID`` on SQLite so
   the row is stored in its key's B-tree, not twice.
 - ``events``: the append-only log, primary key (rid, seq), ``WITHOUT ROWID``;
-  ``cid`` is NULL when the event carries the run's own correlation id.
-- ``blobs``: content-addressed payloads, keyed by SHA-256 digest.
+  ``cid`` is NULL when the event carries the run's own correlation id; common
+  shapes of event have a one-character ``type`` code and positional ``data``
+  (:mod:`nexus.store._event_codes`).
+- ``blobs``: content-addressed payloads, keyed by SHA-256 digest. A rowid table
+  with a unique index on the digest, not ``WITHOUT ROWID``: blobs are the payloads
+  over the inline limit, and SQLite moves the part of a ``WITHOUT ROWID`` row past
+  ~1,000 bytes to an overflow page of its own (measured: 1,169 bytes on disk per
+  700-byte blob against 879 with a rowid).
 - ``checkpoints``: snapshots of runs; the state is a payload.
 - ``meta``: ``schema_version`` and other facts about the store itself.
 
@@ -19,9 +25,14 @@ Payload columns come in pairs (``x`` inline JSON, ``x_h`` digest), see
 
 Migrations: the schema carries :data:`SCHEMA_VERSION` in ``meta``. Opening a
 store creates missing tables (``CREATE TABLE IF NOT EXISTS``) and refuses a
-store written by a newer Nexus. A change to these tables bumps the version
-and adds an Alembic revision under ``nexus/store/migrations`` that upgrades
-from the previous one; the store then runs ``upgrade`` instead of refusing.
+store written by a newer Nexus, and one written by an older version with an
+error that names both versions. Versions 1 and 2 predate the first release and
+have no migration: version 2 changed how rows are encoded (events' type codes
+and positional data, payloads inline up to 400 characters instead of 64), not
+the tables. From the first release on, a change to these tables or to the row
+encoding bumps the version and adds an Alembic revision under
+``nexus/store/migrations`` that upgrades from the previous one; the store then
+runs ``upgrade`` instead of refusing.
 """
 
 from __future__ import annotations
@@ -39,8 +50,8 @@ from sqlalchemy import (
     Text,
 )
 
-#: Bump together with a migration whenever a table below changes.
-SCHEMA_VERSION = 1
+#: Bump whenever a table below or the row encoding (:mod:`nexus.store._codec`) changes.
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 

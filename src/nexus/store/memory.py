@@ -1,7 +1,7 @@
 """A run store that lives in the process's memory (``memory://``): quick tests, in-memory runs.
 
-It keeps rows exactly as the SQL store writes them (canonical JSON,
-payloads over 64 bytes content-addressed in a blob table), so a record read
+It keeps rows exactly as the SQL store writes them (canonical JSON, payloads
+over :data:`~nexus.store._codec.INLINE_MAX` content-addressed in a blob table), so a record read
 back is always a fresh copy, a payload that SQL would refuse is refused here
 too, and ``stats()`` counts blobs the same way. Writes take effect at once;
 ``durable`` is accepted and has nothing to wait for.
