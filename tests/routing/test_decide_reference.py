@@ -245,16 +245,22 @@ def check_stream(router: Router, steps: int, seed: int, home: Path | None = None
             else:
                 key = (rng.choice(ROLES), rng.choice(TASK_TYPES), rng.choice(models))
                 router.record_outcome(
-                    key, success, cost, rng.uniform(1, 60), complexity=rng.random(),
+                    key,
+                    success,
+                    cost,
+                    rng.uniform(1, 60),
+                    complexity=rng.random(),
                     confidence=rng.random(),
-                )  # fmt: skip
+                )
         if home is not None and step == steps // 2:
             other = Router.open(home, catalog=router.catalog)  # another process learns
             for _ in range(20):
                 other.record_outcome(
                     (rng.choice(ROLES), rng.choice(TASK_TYPES), rng.choice(models)),
-                    rng.random() < 0.5, 0.01, 5.0,
-                )  # fmt: skip
+                    rng.random() < 0.5,
+                    0.01,
+                    5.0,
+                )
             other.close()
             router.reload()
     return seen

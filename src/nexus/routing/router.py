@@ -30,7 +30,6 @@ from nexus.errors import ConfigError, NotFoundError
 from nexus.routing.analyzer import TaskAnalyzer, TaskFeatures
 from nexus.routing.bandits import UCB1, Bandit, Thompson
 from nexus.routing.catalog import Catalog, ModelSpec, load_catalog
-from nexus.routing.cells import Scorer
 from nexus.routing.decision import (
     Decision,
     Fits,
@@ -42,6 +41,7 @@ from nexus.routing.decision import (
 )
 from nexus.routing.plan import ArmGroup, Route, RoutePlan
 from nexus.routing.rules import Rule, compile_rules, first_match
+from nexus.routing.scorer import Scorer
 from nexus.routing.scoring import ArmStats, PriorRow, prior_row, prior_rows, weights_for
 from nexus.routing.state import ArmKey, RouterState
 
@@ -287,9 +287,18 @@ class Router:
         group = self._group(role, features.task_type)
         rows = [rows_by_name[n] for n in names]
         route = Route(
-            features, role, mode, cands, names, excluded, rows, group, self._bandit,
-            self.config, self._limits,
-        )  # fmt: skip
+            features,
+            role,
+            mode,
+            cands,
+            names,
+            excluded,
+            rows,
+            group,
+            self._bandit,
+            self.config,
+            self._limits,
+        )
         if self.rules:
             rule, route.notes = first_match(self.rules, features, role, mode, names.__contains__)
             if rule is not None:
