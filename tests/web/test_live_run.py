@@ -43,7 +43,19 @@ RECORDER = """() => {
   });
 }"""
 
-TOP_LEVEL = ["analyse", "implement", "write_tests", "validate", "verdict", "all_green"]
+TOP_LEVEL = ["settle", "analyse", "implement", "write_tests", "validate", "verdict", "all_green"]
+
+
+def held_slugify_plan() -> dict[str, Any]:
+    """The demo plan behind a short first step, so that the run's page is open and following
+    before the agents start (the replayed run itself takes only a few seconds)."""
+    plan = slugify_plan()
+    plan["steps"] = {
+        "settle": {"tool": "shell", "with": {"command": "sleep 3"}},
+        **plan["steps"],
+    }
+    plan["steps"]["analyse"] = {**plan["steps"]["analyse"], "needs": ["settle"]}
+    return plan
 
 
 @dataclass
@@ -72,7 +84,7 @@ def watched(browser: Any, server: Server) -> Iterator[Watched]:
     usage_page.wait_for_selector("#usage-totals")
     before = usage_page.inner_text("#usage-totals [data-figure='cost']")
 
-    run_id = server.start_run(slugify_plan())
+    run_id = server.start_run(held_slugify_plan())
     runs_page.wait_for_selector(f"#runs-table tr[data-run='{run_id}']", timeout=10_000)
     runs_page.click(f"#runs-table tr[data-run='{run_id}'] a")
     runs_page.wait_for_selector("#dag svg .dag-node[data-step='implement']")
@@ -90,9 +102,9 @@ def test_runs_list_shows_the_new_run_without_a_reload(watched: Watched) -> None:
     row = f"#runs-table tr[data-run='{watched.run_id}']"
     # Rows are redrawn as progress arrives: read them through selectors, not handles.
     page.wait_for_selector(
-        f"{row}[data-status='succeeded'] [role='progressbar'][aria-valuenow='6']"
+        f"{row}[data-status='succeeded'] [role='progressbar'][aria-valuenow='7']"
     )
-    assert page.get_attribute(f"{row} [role='progressbar']", "aria-valuemax") == "6"
+    assert page.get_attribute(f"{row} [role='progressbar']", "aria-valuemax") == "7"
     assert page.inner_text(f"{row} .badge").endswith("succeeded")
     assert page.inner_text(f"{row} td:nth-child(2)") == "slugify-demo"
     assert page.evaluate("window.__noReload") is True
@@ -129,7 +141,7 @@ def test_dag_steps_turn_green_as_the_run_goes(watched: Watched) -> None:
     assert label == "Step validate/test, agent · beta: succeeded"
     assert "×2" in page.text_content("#dag .dag-node[data-step='validate/test'] .dag-state")
     stats = page.inner_text("#run-stats [data-figure='steps']")
-    assert stats == "6 / 6"
+    assert stats == "7 / 7"
     watched.errors.check()
 
 
