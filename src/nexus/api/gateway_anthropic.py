@@ -16,55 +16,37 @@ model's tokenizer. Errors use the Anthropic error body.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 
 from nexus.api.deps import Operator
 from nexus.api.gateway_common import (
     AnthropicErrorBody,
+    answer_response,
     anthropic_route,
     cache_mode_of,
     caller_of,
+    error_responses,
     get_gateway,
+    json_or_sse,
     read_json,
+    stream_response,
     unique_suffix,
 )
-from nexus.domain.messages import ModelRequest
-from nexus.gateway import Caller
 from nexus.gateway.anthropic_wire import (
     EventEncoder,
     estimate_input_tokens,
     message_body,
     parse_messages_request,
 )
-from nexus.gateway.errors import describe_error
-from nexus.providers.base import StreamChunk
 
 __all__ = ["MESSAGES_REQUEST_SCHEMA", "router"]
 
-log = logging.getLogger("nexus.api.gateway")
-
 router = APIRouter(tags=["gateway (Anthropic)"], route_class=anthropic_route)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": AnthropicErrorBody, "description": text}
-    for status, text in (
-        (400, "The request is not valid"),
-        (401, "An API key is required"),
-        (402, "A budget would be exceeded"),
-        (403, "The key's role does not allow this"),
-        (404, "Unknown model"),
-        (429, "Rate limit or quota reached, here or upstream"),
-        (500, "Internal error"),
-        (502, "The model provider failed"),
-        (503, "The model provider is unavailable or not set up"),
-    )
-}
+_ERRORS = error_responses(AnthropicErrorBody)
 
 #: the request body as documented (the handler checks it field by field)
 MESSAGES_REQUEST_SCHEMA: dict[str, Any] = {
@@ -81,13 +63,7 @@ MESSAGES_REQUEST_SCHEMA: dict[str, Any] = {
     },
 }
 _JSON_OR_SSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "A message, or with stream=true the Messages streaming events",
-        "content": {
-            "application/json": {"schema": {"type": "object"}},
-            "text/event-stream": {"schema": {"type": "string"}},
-        },
-    },
+    200: json_or_sse("A message, or with stream=true the Messages streaming events"),
     **_ERRORS,
 }
 _COUNT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -110,7 +86,6 @@ _COUNT_BODY = {
         },
     }
 }
-_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def _message_id() -> str:
@@ -130,48 +105,19 @@ async def create_message(request: Request, principal: Operator) -> Response:
     caller = caller_of(request, principal)
     mode = cache_mode_of(request)
     if parsed.stream:
-        return await _stream(request, parsed.request, caller)
+        return await stream_response(
+            request,
+            "anthropic",
+            parsed.request,
+            caller,
+            lambda model: EventEncoder(_message_id(), model),
+            id_header="request-id",
+        )
     answer = await gateway.complete(
         "anthropic", parsed.request, caller, cache_mode=mode, params=parsed.params
     )
-    response = answer.response
-    body = message_body(response, message_id=_message_id(), model=response.model)
-    cost = 0.0 if answer.cache == "hit" else response.usage.cost_usd
-    headers = {
-        "x-nexus-model": response.model,
-        "x-nexus-cache": answer.cache,
-        "x-nexus-cost-usd": f"{cost:.8f}",
-    }
-    if caller.correlation_id:
-        headers["request-id"] = caller.correlation_id
-    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
-
-
-async def _stream(request: Request, message_request: ModelRequest, caller: Caller) -> Response:
-    gateway = get_gateway(request)
-    routed = gateway.resolve("anthropic", message_request, caller)
-    chunks = gateway.stream("anthropic", routed, caller, message_request.model)
-    first = await anext(chunks)  # errors before the answer begins are HTTP errors
-    encoder = EventEncoder(_message_id(), routed.model)
-    cid = caller.correlation_id
-
-    async def events(first: StreamChunk) -> AsyncIterator[bytes]:
-        try:
-            yield encoder.start() + encoder.encode(first)
-            async for chunk in chunks:
-                yield encoder.encode(chunk)
-        except Exception as exc:
-            info = describe_error(exc, cid)
-            if info.code == "internal_error":
-                log.error("gateway stream failed", exc_info=exc)
-            yield encoder.error(info)
-        finally:
-            await chunks.aclose()
-
-    headers = {**_SSE_HEADERS, "x-nexus-cache": "off"}
-    if cid:
-        headers["request-id"] = cid
-    return StreamingResponse(events(first), media_type="text/event-stream", headers=headers)
+    body = message_body(answer.response, message_id=_message_id(), model=answer.response.model)
+    return answer_response(body, answer, caller, id_header="request-id")
 
 
 @router.post(

@@ -1,5 +1,6 @@
 """What the OpenAI- and Anthropic-compatible routes share: errors in each API's own
-format, the caller, the request body, the gateway's status route and its installation.
+format, the caller, the request body, the answer as JSON or as a stream of server-sent
+events, the gateway's status route and its installation.
 
 ``install_gateway(app)`` (called by ``create_app``) adds the routes and wraps the
 app's lifespan so that the gateway is opened after the facade (``app.state.gateway``,
@@ -18,33 +19,42 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from nexus.api.auth import Principal
 from nexus.api.deps import Viewer
 from nexus.cache.keys import CacheMode, parse_cache_mode
+from nexus.domain.messages import ModelRequest
 from nexus.errors import ConfigError, UserError
-from nexus.gateway import Caller, Gateway, GatewayMetrics, open_gateway
+from nexus.gateway import Answer, Caller, Gateway, GatewayMetrics, open_gateway
 from nexus.gateway.errors import ErrorInfo, InvalidRequest, describe_error
+from nexus.gateway.models import Api
 from nexus.observability.metrics import NexusMetrics
+from nexus.providers.base import StreamChunk
 from nexus.routing.scoring import MODES
 
 __all__ = [
     "AnthropicErrorBody",
     "OpenAIErrorBody",
+    "StreamEncoder",
+    "answer_response",
     "anthropic_route",
     "cache_mode_of",
     "caller_of",
     "error_response",
+    "error_responses",
     "get_gateway",
     "install_gateway",
+    "json_or_sse",
     "openai_route",
     "read_json",
+    "stream_response",
     "unique_suffix",
 ]
 
@@ -168,6 +178,104 @@ async def read_json(request: Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+# --- answers ---------------------------------------------------------------------------
+
+_ERROR_STATUSES = (
+    (400, "The request is not valid"),
+    (401, "An API key is required"),
+    (402, "A budget would be exceeded"),
+    (403, "The key's role does not allow this"),
+    (404, "Unknown model"),
+    (429, "Rate limit or quota reached, here or upstream"),
+    (500, "Internal error"),
+    (502, "The model provider failed"),
+    (503, "The model provider is unavailable or not set up"),
+)
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def error_responses(body: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """The documented error statuses of a gateway route, each answered with ``body``."""
+    return {status: {"model": body, "description": text} for status, text in _ERROR_STATUSES}
+
+
+def json_or_sse(description: str) -> dict[str, Any]:
+    """The documented success of a route that answers with JSON, or with server-sent events
+    when the request asks for a stream."""
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/event-stream": {"schema": {"type": "string"}},
+        },
+    }
+
+
+def answer_response(
+    body: dict[str, Any], answer: Answer, caller: Caller, *, id_header: str | None = None
+) -> Response:
+    """``body`` as JSON, with the model that answered, what the cache did and the cost (0
+    for a cache hit) in ``X-Nexus-*`` headers, and the correlation id in ``id_header``."""
+    response = answer.response
+    cost = 0.0 if answer.cache == "hit" else response.usage.cost_usd
+    headers = {
+        "x-nexus-model": response.model,
+        "x-nexus-cache": answer.cache,
+        "x-nexus-cost-usd": f"{cost:.8f}",
+    }
+    if id_header and caller.correlation_id:
+        headers[id_header] = caller.correlation_id
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+class StreamEncoder(Protocol):
+    """Turns canonical stream chunks into one API's server-sent events."""
+
+    def start(self) -> bytes: ...
+
+    def encode(self, chunk: StreamChunk) -> bytes: ...
+
+    def error(self, info: ErrorInfo) -> bytes: ...
+
+
+async def stream_response(
+    request: Request,
+    api: Api,
+    model_request: ModelRequest,
+    caller: Caller,
+    encoder_for: Callable[[str], StreamEncoder],
+    *,
+    id_header: str | None = None,
+) -> Response:
+    """The answer to ``model_request`` as server-sent events, encoded by
+    ``encoder_for(model)``. An error before the answer begins is an HTTP error; one after it
+    is the encoder's error event. The correlation id goes in ``id_header``."""
+    gateway = get_gateway(request)
+    routed = gateway.resolve(api, model_request, caller)
+    chunks = gateway.stream(api, routed, caller, model_request.model)
+    first = await anext(chunks)  # errors before the answer begins are HTTP errors
+    encoder = encoder_for(routed.model)
+    cid = caller.correlation_id
+
+    async def events(first: StreamChunk) -> AsyncIterator[bytes]:
+        try:
+            yield encoder.start() + encoder.encode(first)
+            async for chunk in chunks:
+                yield encoder.encode(chunk)
+        except Exception as exc:
+            info = describe_error(exc, cid)
+            if info.code == "internal_error":
+                log.error("gateway stream failed", exc_info=exc)
+            yield encoder.error(info)
+        finally:
+            await chunks.aclose()
+
+    headers = {**_SSE_HEADERS, "x-nexus-cache": "off"}
+    if id_header and cid:
+        headers[id_header] = cid
+    return StreamingResponse(events(first), media_type="text/event-stream", headers=headers)
 
 
 # --- the gateway's own status ------------------------------------------------------------

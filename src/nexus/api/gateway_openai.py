@@ -16,53 +16,35 @@ event. ``GET /v1/models`` answers in the Anthropic format when the request has a
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 
 from nexus.api.deps import Operator, Viewer
 from nexus.api.gateway_common import (
     AnthropicErrorBody,
     OpenAIErrorBody,
+    answer_response,
     cache_mode_of,
     caller_of,
+    error_responses,
     get_gateway,
+    json_or_sse,
     openai_route,
     read_json,
+    stream_response,
     unique_suffix,
 )
-from nexus.domain.messages import ModelRequest
-from nexus.gateway import Caller
-from nexus.gateway.errors import describe_error
 from nexus.gateway.models import ModelEntry
 from nexus.gateway.openai_wire import ChunkEncoder, completion_body, parse_chat_request
-from nexus.providers.base import StreamChunk
 
 __all__ = ["CHAT_REQUEST_SCHEMA", "router"]
 
-log = logging.getLogger("nexus.api.gateway")
-
 router = APIRouter(tags=["gateway (OpenAI)"], route_class=openai_route)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": OpenAIErrorBody, "description": text}
-    for status, text in (
-        (400, "The request is not valid"),
-        (401, "An API key is required"),
-        (402, "A budget would be exceeded"),
-        (403, "The key's role does not allow this"),
-        (404, "Unknown model"),
-        (429, "Rate limit or quota reached, here or upstream"),
-        (500, "Internal error"),
-        (502, "The model provider failed"),
-        (503, "The model provider is unavailable or not set up"),
-    )
-}
+_ERRORS = error_responses(OpenAIErrorBody)
 
 #: the request body as documented (the handler checks it field by field)
 CHAT_REQUEST_SCHEMA: dict[str, Any] = {
@@ -80,13 +62,7 @@ CHAT_REQUEST_SCHEMA: dict[str, Any] = {
     },
 }
 _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "A chat.completion, or with stream=true chat.completion.chunk events",
-        "content": {
-            "application/json": {"schema": {"type": "object"}},
-            "text/event-stream": {"schema": {"type": "string"}},
-        },
-    },
+    200: json_or_sse("A chat.completion, or with stream=true chat.completion.chunk events"),
     **_ERRORS,
 }
 _MODELS_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -94,7 +70,6 @@ _MODELS_RESPONSES: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in _ERRORS.items() if k in (401, 403, 404, 429, 500)},
     "4XX": {"model": AnthropicErrorBody, "description": "With anthropic-version: its format"},
 }
-_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def _completion_id() -> str:
@@ -119,7 +94,15 @@ async def chat_completions(request: Request, principal: Operator) -> Response:
     caller = caller_of(request, principal)
     mode = cache_mode_of(request)
     if chat.stream:
-        return await _stream(request, chat.request, chat.include_usage, caller)
+        return await stream_response(
+            request,
+            "openai",
+            chat.request,
+            caller,
+            lambda model: ChunkEncoder(
+                _completion_id(), int(time.time()), model, chat.include_usage
+            ),
+        )
     answer = await gateway.complete(
         "openai", chat.request, caller, cache_mode=mode, params=chat.params
     )
@@ -127,43 +110,7 @@ async def chat_completions(request: Request, principal: Operator) -> Response:
     body = completion_body(
         response, completion_id=_completion_id(), created=int(time.time()), model=response.model
     )
-    cost = 0.0 if answer.cache == "hit" else response.usage.cost_usd
-    return Response(
-        orjson.dumps(body),
-        media_type="application/json",
-        headers={
-            "x-nexus-model": response.model,
-            "x-nexus-cache": answer.cache,
-            "x-nexus-cost-usd": f"{cost:.8f}",
-        },
-    )
-
-
-async def _stream(
-    request: Request, chat_request: ModelRequest, include_usage: bool, caller: Caller
-) -> Response:
-    gateway = get_gateway(request)
-    routed = gateway.resolve("openai", chat_request, caller)
-    chunks = gateway.stream("openai", routed, caller, chat_request.model)
-    first = await anext(chunks)  # errors before the answer begins are HTTP errors
-    encoder = ChunkEncoder(_completion_id(), int(time.time()), routed.model, include_usage)
-    cid = caller.correlation_id
-
-    async def events(first: StreamChunk) -> AsyncIterator[bytes]:
-        try:
-            yield encoder.start() + encoder.encode(first)
-            async for chunk in chunks:
-                yield encoder.encode(chunk)
-        except Exception as exc:
-            info = describe_error(exc, cid)
-            if info.code == "internal_error":
-                log.error("gateway stream failed", exc_info=exc)
-            yield encoder.error(info)
-        finally:
-            await chunks.aclose()
-
-    headers = {**_SSE_HEADERS, "x-nexus-cache": "off"}
-    return StreamingResponse(events(first), media_type="text/event-stream", headers=headers)
+    return answer_response(body, answer, caller)
 
 
 def _openai_model(entry: ModelEntry) -> dict[str, Any]:
