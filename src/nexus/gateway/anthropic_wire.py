@@ -40,9 +40,11 @@ from nexus.domain.messages import (
 )
 from nexus.gateway.errors import ErrorInfo
 from nexus.gateway.wire_common import (
+    bool_field,
     fail,
     int_field,
     json_object,
+    model_and_messages,
     need_list,
     need_str,
     temperature_field,
@@ -200,12 +202,7 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
 
 def parse_messages_request(body: Any, *, need_max_tokens: bool = True) -> MessagesRequest:
     """The canonical form of a Messages API request body (see the module docstring)."""
-    if not isinstance(body, Mapping):
-        fail("the request body must be a JSON object", None)
-    model = need_str(body.get("model"), "model")
-    raw_messages = need_list(body.get("messages"), "messages")
-    if not raw_messages:
-        fail("'messages' must hold at least one message", "messages")
+    model, raw_messages = model_and_messages(body)
     max_tokens = int_field(body, ("max_tokens",), minimum=1)
     if max_tokens is None and need_max_tokens:
         fail("'max_tokens' is required", "max_tokens")
@@ -213,9 +210,7 @@ def parse_messages_request(body: Any, *, need_max_tokens: bool = True) -> Messag
     system = _system(body.get("system"))
     if system:
         messages.insert(0, Message(role="system", parts=(TextPart(text=system),)))
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        fail("'stream' must be true or false", "stream")
+    stream = bool_field(body, "stream")
     request = ModelRequest(
         model=model,
         messages=tuple(messages),
@@ -224,7 +219,7 @@ def parse_messages_request(body: Any, *, need_max_tokens: bool = True) -> Messag
         temperature=temperature_field(body, "temperature", 1.0),
     )
     params = {k: v for k, v in body.items() if k not in _CONSUMED}
-    return MessagesRequest(model, request, bool(stream), params)
+    return MessagesRequest(model, request, stream, params)
 
 
 def estimate_input_tokens(request: ModelRequest) -> int:

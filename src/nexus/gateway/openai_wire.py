@@ -38,9 +38,11 @@ from nexus.domain.messages import (
 )
 from nexus.gateway.errors import ErrorInfo
 from nexus.gateway.wire_common import (
+    bool_field,
     fail,
     int_field,
     json_object,
+    model_and_messages,
     need_list,
     need_str,
     temperature_field,
@@ -217,19 +219,12 @@ def _spec(function: Any, where: str) -> ToolSpec:
 
 def parse_chat_request(body: Any) -> ChatRequest:
     """The canonical form of a chat completions request body (see the module docstring)."""
-    if not isinstance(body, Mapping):
-        fail("the request body must be a JSON object", None)
-    model = need_str(body.get("model"), "model")
-    raw_messages = need_list(body.get("messages"), "messages")
-    if not raw_messages:
-        fail("'messages' must hold at least one message", "messages")
+    model, raw_messages = model_and_messages(body)
     messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages))
     n = body.get("n")
     if n is not None and n != 1:
         fail("only n=1 is supported (one choice per request)", "n")
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        fail("'stream' must be true or false", "stream")
+    stream = bool_field(body, "stream")
     options = body.get("stream_options")
     include_usage = False
     if options is not None:
@@ -245,7 +240,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         temperature=temperature_field(body, "temperature", 2.0),
     )
     params = {k: v for k, v in body.items() if k not in _CONSUMED}
-    return ChatRequest(model, request, bool(stream), include_usage, params)
+    return ChatRequest(model, request, stream, include_usage, params)
 
 
 # --- answers ---------------------------------------------------------------------------

@@ -10,7 +10,16 @@ import orjson
 
 from nexus.gateway.errors import InvalidRequest
 
-__all__ = ["fail", "int_field", "json_object", "need_list", "need_str", "temperature_field"]
+__all__ = [
+    "bool_field",
+    "fail",
+    "int_field",
+    "json_object",
+    "model_and_messages",
+    "need_list",
+    "need_str",
+    "temperature_field",
+]
 
 
 def fail(message: str, param: str | None) -> NoReturn:
@@ -73,3 +82,22 @@ def temperature_field(body: Mapping[str, Any], name: str, maximum: float) -> flo
     if not 0 <= value <= maximum:
         fail(f"must be from 0 to {maximum:g}", name)
     return float(value)
+
+
+def bool_field(body: Mapping[str, Any], name: str) -> bool:
+    """A true-or-false field; not set is false."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        fail(f"'{name}' must be true or false", name)
+    return bool(value)
+
+
+def model_and_messages(body: Any) -> tuple[str, list[Any]]:
+    """The ``model`` of a request body (a JSON object) and its ``messages``, at least one."""
+    if not isinstance(body, Mapping):
+        fail("the request body must be a JSON object", None)
+    model = need_str(body.get("model"), "model")
+    messages = need_list(body.get("messages"), "messages")
+    if not messages:
+        fail("'messages' must hold at least one message", "messages")
+    return model, messages
