@@ -5,36 +5,16 @@ interrupted one at most twice — on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from .conftest import nexus_cmd
-
-PLAN = """
-name: kill-and-resume
-steps:
-  one:
-    tool: shell
-    with: {{command: "echo one >> {counter}"}}
-  two:
-    needs: [one]
-    tool: shell
-    with:
-      command: >-
-        echo two >> {counter};
-        if [ ! -f {mark} ]; then touch {mark}; echo $$ > {pid}; exec sleep 60; fi
-  three:
-    needs: [two]
-    tool: shell
-    with: {{command: "echo three >> {counter}"}}
-"""
+from .sleeping_plan import SleepingPlan
 
 
 def _env(tmp_path: Path, database_url: str | None) -> dict[str, str]:
@@ -47,9 +27,10 @@ def _env(tmp_path: Path, database_url: str | None) -> dict[str, str]:
 
 
 def _kill_and_resume(tmp_path: Path, database_url: str | None) -> None:
-    counter, mark, pid = tmp_path / "counter.txt", tmp_path / "mark", tmp_path / "sleep.pid"
+    sleeping = SleepingPlan.in_dir(tmp_path)
+    counter = sleeping.counter
     plan = tmp_path / "plan.yaml"
-    plan.write_text(PLAN.format(counter=counter, mark=mark, pid=pid))
+    plan.write_text(sleeping.yaml("kill-and-resume"))
     env = _env(tmp_path, database_url)
     proc = subprocess.Popen(
         [*nexus_cmd(), "run", str(plan), "--json"],
@@ -58,15 +39,10 @@ def _kill_and_resume(tmp_path: Path, database_url: str | None) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 60
-    while not pid.exists() or not pid.read_text().strip():
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "step 'two' never started"
-        time.sleep(0.05)
+    sleeping.wait_for_step_two(proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(pid.read_text()), signal.SIGKILL)  # the orphaned `sleep` of step two
+    sleeping.kill_sleep()
     assert counter.read_text().split() == ["one", "two"]
 
     listing = subprocess.run(

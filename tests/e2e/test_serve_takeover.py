@@ -19,27 +19,9 @@ import httpx
 import pytest
 
 from .conftest import nexus_cmd
+from .sleeping_plan import SleepingPlan
 
 pytestmark = pytest.mark.postgres
-
-PLAN = """
-name: takeover
-steps:
-  one:
-    tool: shell
-    with: {{command: "echo one >> {counter}"}}
-  two:
-    needs: [one]
-    tool: shell
-    with:
-      command: >-
-        echo two >> {counter};
-        if [ ! -f {mark} ]; then touch {mark}; echo $$ > {pid}; exec sleep 60; fi
-  three:
-    needs: [two]
-    tool: shell
-    with: {{command: "echo three >> {counter}"}}
-"""
 
 
 def _free_port() -> int:
@@ -112,24 +94,21 @@ def test_a_killed_server_s_run_is_finished_by_the_other(
     tmp_path: Path, servers: tuple[Server, Server]
 ) -> None:
     a, b = servers
-    counter, mark, pid = tmp_path / "counter.txt", tmp_path / "mark", tmp_path / "sleep.pid"
-    plan = PLAN.format(counter=counter, mark=mark, pid=pid)
+    sleeping = SleepingPlan.in_dir(tmp_path)
+    counter = sleeping.counter
+    plan = sleeping.yaml("takeover")
     created = httpx.post(f"{a.url}/api/runs", json={"plan": plan}, timeout=30)
     assert created.status_code == 201, created.text
     run_id = created.json()["run_id"]
 
-    deadline = time.monotonic() + 60
-    while not pid.exists() or not pid.read_text().strip():
-        assert time.monotonic() < deadline, "step 'two' never started"
-        time.sleep(0.05)
+    sleeping.wait_for_step_two()
     executing = [s for s in (a, b) if run_id in s.get("/api/system/executor")["active"]]
     assert len(executing) == 1, "exactly one server executes the run"
     victim = executing[0]
     survivor = b if victim is a else a
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(pid.read_text()), signal.SIGKILL)  # the orphaned `sleep` of step two
+    sleeping.kill_sleep()
     assert counter.read_text().split() == ["one", "two"]
 
     deadline = time.monotonic() + 60
