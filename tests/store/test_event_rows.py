@@ -113,7 +113,7 @@ def test_every_listed_shape_has_its_own_code() -> None:
     shapes = _event_codes.SHAPES
     assert len(set(shapes)) == len(shapes)
     assert len({(t, tuple(sorted(k))) for t, k in shapes}) == len(shapes)
-    codes = {_event_codes.encode(t, dict.fromkeys(k, 0), str, str)[0] for t, k in shapes}
+    codes = {_event_codes.encode(t, dict.fromkeys(k, 0), str)[0] for t, k in shapes}
     assert len(codes) == len(shapes) and all(len(c) == 1 for c in codes)
 
 
@@ -124,7 +124,6 @@ def test_the_compact_form_is_shorter() -> None:
     type_, data = _event_codes.encode(
         "step.succeeded",
         {"kind": "tool", "name": "fake_model", "attempt": 1, "duration_s": 0.5},
-        dumps,
         dumps,
     )
     assert (type_, data) == ("4", "[1,0.5,'tool','fake_model']")

@@ -69,17 +69,15 @@ for _i, (_type, _keys) in enumerate(SHAPES):
     _ENCODE[(_type, _keys)] = _ENCODE[(_type, _sorted)] = (_code, _sorted)
 
 
-def encode(
-    type_: str, data: Any, dumps: Callable[[Any], str], dict_or_null: Callable[[Any], str | None]
-) -> tuple[str, str | None]:
-    """The stored (type, data) of an event; ``dumps`` and ``dict_or_null`` encode JSON."""
+def encode(type_: str, data: Any, dumps: Callable[[Any], str]) -> tuple[str, str | None]:
+    """The stored (type, data) of an event; ``dumps`` writes JSON. Empty data is NULL."""
     shape = _ENCODE.get((type_, tuple(data))) if type(data) is dict else None
     if shape is not None:
         code, keys = shape
         return code, dumps([data[k] for k in keys]) if keys else None
     if len(type_) <= 1 or type_[0] == _ESCAPE:
         type_ = _ESCAPE + type_
-    return type_, dict_or_null(data)
+    return type_, dumps(data) if data else None
 
 
 def decode(
