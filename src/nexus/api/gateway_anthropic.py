@@ -30,6 +30,7 @@ from nexus.api.gateway_common import (
     caller_of,
     error_responses,
     get_gateway,
+    json_body,
     json_or_sse,
     read_json,
     stream_response,
@@ -70,22 +71,8 @@ _COUNT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {"schema": {"type": "object"}}}},
     **_ERRORS,
 }
-_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": MESSAGES_REQUEST_SCHEMA}},
-    }
-}
-_COUNT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {**MESSAGES_REQUEST_SCHEMA, "required": ["model", "messages"]}
-            }
-        },
-    }
-}
+_BODY = json_body(MESSAGES_REQUEST_SCHEMA)
+_COUNT_BODY = json_body({**MESSAGES_REQUEST_SCHEMA, "required": ["model", "messages"]})
 
 
 def _message_id() -> str:

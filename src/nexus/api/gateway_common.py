@@ -51,6 +51,7 @@ __all__ = [
     "error_responses",
     "get_gateway",
     "install_gateway",
+    "json_body",
     "json_or_sse",
     "openai_route",
     "read_json",
@@ -199,6 +200,12 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 def error_responses(body: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     """The documented error statuses of a gateway route, each answered with ``body``."""
     return {status: {"model": body, "description": text} for status, text in _ERROR_STATUSES}
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route that takes a JSON body of ``schema`` (the handler
+    reads the body itself)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def json_or_sse(description: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from nexus.api.gateway_common import (
     caller_of,
     error_responses,
     get_gateway,
+    json_body,
     json_or_sse,
     openai_route,
     read_json,
@@ -81,12 +82,7 @@ def _completion_id() -> str:
     summary="Create a chat completion (OpenAI-compatible)",
     response_class=Response,
     responses=_CHAT_RESPONSES,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": CHAT_REQUEST_SCHEMA}},
-        }
-    },
+    openapi_extra=json_body(CHAT_REQUEST_SCHEMA),
 )
 async def chat_completions(request: Request, principal: Operator) -> Response:
     gateway = get_gateway(request)
