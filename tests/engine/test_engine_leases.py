@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from nexus.domain.runs import RunStatus
+from nexus.engine.leases import LeaseKeeper
 from nexus.engine.plan_loader import parse_plan
 from nexus.errors import InvalidStateError
+from nexus.store.memory import MemoryStore
+from tests.store.test_conformance import make_run
 
 from .conftest import EngineKit
 
@@ -112,3 +116,58 @@ async def test_a_failed_run_releases_its_lease_too(kit: EngineKit) -> None:
     done = await kit.engine.execute(run.run_id)
     assert done.status == RunStatus.FAILED
     assert await kit.engine.store.claim_run(run.run_id, "someone-else", 30) is None
+
+
+SLOW = {"name": "slow", "steps": {"long": {"tool": "count", "with": {"sleep": 0.6}}}}
+
+
+async def test_an_executing_run_keeps_its_lease_past_the_ttl(kit: EngineKit) -> None:
+    kit.engine.lease_ttl_s = 0.3  # renewed every 0.1 s
+    run = await kit.engine.create_run(parse_plan(SLOW), {})
+    task = asyncio.create_task(kit.engine.execute(run.run_id))
+    await asyncio.sleep(0.45)  # past the first lease
+    assert await kit.engine.store.claim_run(run.run_id, "someone-else", 30) == kit.engine.owner
+    assert (await task).status == RunStatus.SUCCEEDED
+    assert await kit.engine.store.claim_run(run.run_id, "someone-else", 30) is None
+
+
+async def test_the_timer_cancels_a_run_cancelled_in_the_store_and_renews_the_others() -> None:
+    # unit level: executing a run that another process cancels mid-step also writes
+    # the step's cancel event, whose seq the other process's run.cancelled took
+    store = MemoryStore()
+    for run_id in ("kept", "stopped"):
+        await store.create_run(make_run(run_id, status=RunStatus.RUNNING))
+        assert await store.claim_run(run_id, "me", 0.3) is None
+    stopped = make_run("stopped", status=RunStatus.CANCELLED)
+    await store.update_run(stopped)
+
+    async def forever() -> None:
+        await asyncio.sleep(30)
+
+    executions = {k: SimpleNamespace(cancel_requested=False) for k in ("kept", "stopped")}
+    tasks = {k: asyncio.create_task(forever()) for k in executions}
+    active: dict[str, Any] = {k: (executions[k], tasks[k]) for k in executions}
+    keeper = LeaseKeeper(store, "me", 0.3, active)
+    keeper.ensure_running()
+    await asyncio.sleep(0.45)  # past the first lease: renewed at least once
+    assert tasks["stopped"].cancelled() and executions["stopped"].cancel_requested
+    assert not tasks["kept"].done() and not executions["kept"].cancel_requested
+    assert await store.claim_run("kept", "other", 30) == "me"
+    tasks["kept"].cancel()
+    active.clear()
+    await asyncio.sleep(0.15)
+    assert keeper._task is None  # stopped by itself
+
+
+async def test_one_timer_serves_every_run_and_stops_when_none_executes(kit: EngineKit) -> None:
+    kit.engine.lease_ttl_s = 0.3
+    plan = parse_plan({"name": "short", "steps": {"a": {"tool": "count", "with": {"sleep": 0.25}}}})
+    runs = [await kit.engine.create_run(plan, {}) for _ in range(5)]
+    tasks = [asyncio.create_task(kit.engine.execute(r.run_id)) for r in runs]
+    await asyncio.sleep(0.05)
+    timers = [t for t in asyncio.all_tasks() if t.get_name() == "nexus-lease-keeper"]
+    assert len(timers) == 1
+    assert all(r.status == RunStatus.SUCCEEDED for r in await asyncio.gather(*tasks))
+    await asyncio.wait_for(timers[0], timeout=1)  # ends by itself once idle
+    run = await kit.engine.create_run(plan, {})
+    assert (await kit.engine.execute(run.run_id)).status == RunStatus.SUCCEEDED

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
 import os
 import socket
 import time
@@ -20,15 +18,15 @@ from typing import Any
 
 from nexus.domain.plan import Plan
 from nexus.domain.runs import Event, RunRecord, RunStatus, StepStatus, new_id
+from nexus.engine.collector import tune_for_runs
 from nexus.engine.events import EventBus
 from nexus.engine.execution import Parked, RunExecution, StepFailed
 from nexus.engine.inputs import resolve_inputs
-from nexus.engine.plan_loader import parse_plan, plan_to_dict
+from nexus.engine.leases import LeaseKeeper
+from nexus.engine.plan_cache import PlanCache
 from nexus.errors import InvalidStateError
 from nexus.services import Services
 from nexus.store.base import RunStore
-
-log = logging.getLogger(__name__)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -63,21 +61,32 @@ class Engine:
         max_concurrency: int = 256,
         lease_ttl_s: float = 30.0,
         owner: str | None = None,
+        tune_gc: bool = True,
     ) -> None:
+        """``tune_gc``: tune the garbage collector for many live runs when this engine first
+        executes a run (once per process, see :mod:`nexus.engine.collector`)."""
         self.store = store
         self.services = services
         self.bus = EventBus()
         self.max_concurrency = max_concurrency
-        self.lease_ttl_s = lease_ttl_s
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[:6]}"
+        self.tune_gc = tune_gc
         self._global_sem: asyncio.Semaphore | None = None
         self._active: dict[str, tuple[RunExecution, asyncio.Task[Any]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self._plans: dict[str, Plan] = {}
-        #: id(plan) → (plan, plan_to_dict(plan) as JSON, its key in _plans); see _plan_dict
-        self._plan_texts: dict[int, tuple[Plan, str, str]] = {}
+        self._plans = PlanCache()
         #: run_id → until when the lease taken by create_run(claim=True) needs no claim
         self._claimed: dict[str, float] = {}
+        self._leases = LeaseKeeper(store, self.owner, lease_ttl_s, self._active)
+
+    @property
+    def lease_ttl_s(self) -> float:
+        """How long a lease lasts unless renewed; renewed every third of it (at most 1 s)."""
+        return self._leases.ttl_s
+
+    @lease_ttl_s.setter
+    def lease_ttl_s(self, value: float) -> None:
+        self._leases.ttl_s = value
 
     # helpers used by executions ---------------------------------------------------
     def global_slot(self) -> asyncio.Semaphore:
@@ -94,30 +103,7 @@ class Engine:
 
     def plan_of(self, run: RunRecord) -> Plan:
         """The run's parsed plan; parsed once per distinct plan, not once per run."""
-        key = json.dumps(run.plan, sort_keys=True, separators=(",", ":"))
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = parse_plan(run.plan, source=f"run {run.run_id}")
-            if len(self._plans) > 256:
-                self._plans.clear()
-            self._plans[key] = plan
-        return plan
-
-    def _plan_dict(self, plan: Plan) -> tuple[dict[str, Any], str]:
-        """``plan_to_dict(plan)``, a fresh dict each call, and its key in the parsed-plan cache.
-
-        Dumping a plan costs more than loading its JSON back: the dump is done once
-        per plan object, every later run of the same plan gets ``json.loads`` of it.
-        """
-        cached = self._plan_texts.get(id(plan))
-        if cached is not None and cached[0] is plan:
-            return json.loads(cached[1]), cached[2]
-        data = plan_to_dict(plan)
-        key = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        if len(self._plan_texts) > 256:
-            self._plan_texts.clear()
-        self._plan_texts[id(plan)] = (plan, json.dumps(data), key)
-        return data, key
+        return self._plans.plan_of(run)
 
     # lifecycle ---------------------------------------------------------------------
     async def create_run(
@@ -143,9 +129,9 @@ class Engine:
         """
         run_id = run_id or new_id()
         if plan_dict is None:
-            plan_dict, key = self._plan_dict(plan)
+            plan_dict, key = self._plans.dict_of(plan)
         else:
-            key = json.dumps(plan_dict, sort_keys=True, separators=(",", ":"))
+            key = self._plans.key_of(plan_dict)
         run = RunRecord(
             run_id=run_id,
             plan_name=plan.name,
@@ -158,7 +144,7 @@ class Engine:
             forked_from_step=forked_from_step,
             options=options or {},
         )
-        self._plans.setdefault(key, plan)
+        self._plans.remember(key, plan)
         ev = Event(run_id, 1, "run.created", {"plan": plan.name}, run.correlation_id)
         if claim:
             await self.store.create_run(
@@ -180,6 +166,8 @@ class Engine:
 
     async def execute(self, run_id: str, *, takeover: bool = False) -> RunRecord:
         """Execute a run until it finishes or waits for input. Safe to call again after a crash."""
+        if self.tune_gc:
+            tune_for_runs()
         held_until = self._claimed.pop(run_id, None)
         run = await self.store.get_run(run_id)
         if run.status.finished:
@@ -235,7 +223,7 @@ class Engine:
         task = asyncio.current_task()
         assert task is not None
         self._active[run.run_id] = (execution, task)
-        heartbeat = asyncio.ensure_future(self._heartbeat(execution, task))
+        self._leases.ensure_running()
         try:
             outputs = await execution.walk()
             run.status = RunStatus.SUCCEEDED
@@ -259,29 +247,12 @@ class Engine:
             run.status = RunStatus.CANCELLED
             final = execution.event("run.cancelled")
         finally:
-            heartbeat.cancel()
             self._active.pop(run.run_id, None)
         run.updated_at = time.time()
         if run.status.finished:
             run.finished_at = run.updated_at
         await self.store.update_run(run, [final], release_owner=self.owner)
         return run
-
-    async def _heartbeat(self, execution: RunExecution, task: asyncio.Task[Any]) -> None:
-        """Renew the lease and notice a cancel requested by another process."""
-        interval = min(self.lease_ttl_s / 3, 1.0)
-        run_id = execution.run.run_id
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                stored = await self.store.get_run(run_id)
-                if stored.status == RunStatus.CANCELLED and not execution.cancel_requested:
-                    execution.cancel_requested = True
-                    task.cancel()
-                    return
-                await self.store.claim_run(run_id, self.owner, self.lease_ttl_s)
-            except Exception:
-                log.warning("heartbeat for run %s failed", run_id, exc_info=True)
 
     async def cancel(self, run_id: str) -> RunRecord:
         """Cancel a run: reaches its running steps if it executes here; else marks it."""
