@@ -125,9 +125,9 @@ class InlineCommit(_GroupCommit):
         Reads the ready queue of asyncio's own event loops; with another loop it says
         False and every durable write waits for its loop iteration as usual."""
         ready = getattr(loop, "_ready", None)
-        if ready is None or len(ready) > self.SYNC_STREAK + 2:  # + flushes cancelled since
+        if ready is None:
             return False
-        return all(h is self._scheduled or h.cancelled() for h in ready)
+        return not ready or (len(ready) == 1 and ready[0] is self._scheduled)
 
     def _enqueue(self, op: Op) -> None:
         self._pending.append(op)
@@ -136,14 +136,12 @@ class InlineCommit(_GroupCommit):
             self._scheduled = asyncio.get_running_loop().call_soon(self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
+        # stays scheduled after an earlier flush_now: then it commits what came since, if any
         self._scheduled = None
         self.flush_now()
 
     def flush_now(self) -> None:
         """Commit everything pending, synchronously."""
-        if self._scheduled is not None:
-            self._scheduled.cancel()
-            self._scheduled = None
         while self._pending:
             ops, self._pending = self._pending, []
             self._pending_runs = set()
