@@ -92,6 +92,8 @@ class BatchWriter:
         self.rids: dict[str, tuple[int, str]] = {}
         #: digests of blobs known to be committed (blobs are never deleted)
         self.known_blobs: set[bytes] = set()
+        self._cursor_conn: Any = None
+        self._cur: Any = None
 
     # -- batches ------------------------------------------------------------------
 
@@ -101,7 +103,7 @@ class BatchWriter:
         new_rids: dict[str, tuple[int, str]] = {}
         new_blobs: set[bytes] = set()
         try:
-            cur = conn.cursor()
+            cur = self._cursor(conn)
             if self._begin:
                 cur.execute(self._begin)
             self._apply_all(cur, ops, outcomes, new_rids, new_blobs)
@@ -120,7 +122,15 @@ class BatchWriter:
         self._remember(new_rids, new_blobs)
         return outcomes
 
+    def _cursor(self, conn: Any) -> Any:
+        """A cursor on ``conn``, kept from one batch to the next on the same connection."""
+        if conn is not self._cursor_conn:
+            self._cursor_conn, self._cur = conn, conn.cursor()
+        return self._cur
+
     def _remember(self, new_rids: dict[str, tuple[int, str]], new_blobs: set[bytes]) -> None:
+        if not new_rids and not new_blobs:
+            return
         if len(self.rids) + len(new_rids) > _CACHE_LIMIT:
             self.rids.clear()
         self.rids.update(new_rids)
@@ -164,6 +174,10 @@ class BatchWriter:
 
         def flush() -> None:
             if steps:
+                if len(steps) > 1:  # a step saved twice in one batch: its last row wins
+                    latest = {(row["rid"], row["key"]): row for row in steps}
+                    if len(latest) < len(steps):
+                        steps[:] = latest.values()
                 cur.executemany(self._sql.step_upsert, steps)
                 steps.clear()
             if events:
