@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -83,6 +84,8 @@ class _Compiled:
     source: str
     template: Template
     clean: bool
+    #: for a plain path (``steps.x.output.reply``, ``inputs['task']``): its root name and keys
+    path: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,27 @@ def _compile(source: str) -> _Compiled:
         raise ExpressionError(
             f"expression '{source}' is not valid: {_syntax_message(exc)}", expression=source
         ) from None
-    return _Compiled(source, template, clean)
+    return _Compiled(source, template, clean, _path_of(tree))
+
+
+def _path_of(tree: nodes.Expr) -> tuple[str, tuple[str, ...]] | None:
+    """(root, keys) when the expression is a name followed by ``.key`` / ``['key']`` only."""
+    keys: list[str] = []
+    node: nodes.Node = tree
+    while True:
+        if isinstance(node, nodes.Getattr):
+            keys.append(node.attr)
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
+            keys.append(node.arg.value)
+        elif isinstance(node, nodes.Name) and node.ctx == "load":
+            return node.name, tuple(reversed(keys))
+        else:
+            return None
+        node = node.node
 
 
 @lru_cache(maxsize=4096)
@@ -176,7 +199,33 @@ def _shorten(text: str, limit: int = 80) -> str:
 # --- evaluating -------------------------------------------------------------------------------
 
 
+_ABSENT = object()
+#: containers whose ``[key]`` the sandbox would use as is: a path through them needs no Jinja
+_PLAIN_MAPPINGS = (dict, ChainMap)
+
+
+def _follow(path: tuple[str, tuple[str, ...]], scope: Mapping[str, Any]) -> Any:
+    """The value at a plain path when every step of it is a key of a plain dict (or the
+    engine's ChainMap of steps), which is what the sandbox would return; else _ABSENT
+    (a missing key, another type: Jinja decides)."""
+    value = scope.get(path[0], _ABSENT)
+    if value is _ABSENT:
+        return _ABSENT
+    for key in path[1]:
+        if type(value) not in _PLAIN_MAPPINGS:
+            return _ABSENT
+        try:
+            value = value[key]
+        except KeyError:
+            return _ABSENT
+    return None if isinstance(value, Undefined) else value
+
+
 def _run(compiled: _Compiled, scope: Mapping[str, Any]) -> Any:
+    if compiled.path is not None:
+        value = _follow(compiled.path, scope)
+        if value is not _ABSENT:
+            return value
     # a bare Context over a flat dict: Template.new_context would copy a ChainMap of globals
     context = Context(ENV, {**GLOBALS, **scope}, None, {})
     try:
