@@ -171,3 +171,30 @@ async def test_one_timer_serves_every_run_and_stops_when_none_executes(kit: Engi
     await asyncio.wait_for(timers[0], timeout=1)  # ends by itself once idle
     run = await kit.engine.create_run(plan, {})
     assert (await kit.engine.execute(run.run_id)).status == RunStatus.SUCCEEDED
+
+
+async def test_a_run_held_since_its_creation_is_executed_without_reading_its_journal(
+    kit: EngineKit,
+) -> None:
+    store = kit.engine.store
+    reads: list[str] = []
+    get_steps, last_seq = store.get_steps, store.last_event_seq
+
+    async def counted_steps(run_id: str) -> Any:
+        reads.append("steps")
+        return await get_steps(run_id)
+
+    async def counted_seq(run_id: str) -> int:
+        reads.append("seq")
+        return await last_seq(run_id)
+
+    store.get_steps = counted_steps  # type: ignore[method-assign]
+    store.last_event_seq = counted_seq  # type: ignore[method-assign]
+    held = await kit.engine.create_run(parse_plan(PLAN), {}, claim=True)
+    done = await kit.engine.execute(held.run_id)
+    assert done.status == RunStatus.SUCCEEDED and reads == []
+    assert [e.seq for e in await store.read_events(held.run_id)] == list(range(1, 8))
+
+    free = await kit.engine.create_run(parse_plan(PLAN), {})
+    assert (await kit.engine.execute(free.run_id)).status == RunStatus.SUCCEEDED
+    assert reads == ["steps", "seq"]

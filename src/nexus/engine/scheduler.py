@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from nexus.domain.plan import Plan
-from nexus.domain.runs import Event, RunRecord, RunStatus, StepStatus, new_id
+from nexus.domain.runs import Event, RunRecord, RunStatus, StepRecord, StepStatus, new_id
 from nexus.engine.collector import tune_for_runs
 from nexus.engine.events import EventBus
 from nexus.engine.execution import Parked, RunExecution, StepFailed
@@ -175,7 +175,12 @@ class Engine:
                 with contextlib.suppress(Exception):
                     await self.store.release_run(run_id, self.owner)
             return run
-        if held_until is None or time.time() >= held_until:
+        # held without a break since this engine created it, and nobody changed its status:
+        # only the lease holder writes a run's steps and events, so it has none but the first
+        fresh = False
+        if held_until is not None and time.time() < held_until:
+            fresh = run.status == RunStatus.CREATED
+        else:
             holder = await self.store.claim_run(run_id, self.owner, self.lease_ttl_s)
             if holder is not None:
                 if takeover and _holder_is_dead(holder):
@@ -188,7 +193,7 @@ class Engine:
                     )
         released = False
         try:
-            run = await self._execute_claimed(run)
+            run = await self._execute_claimed(run, fresh)
             released = True  # the final update released the lease
             return run
         finally:
@@ -196,10 +201,15 @@ class Engine:
                 with contextlib.suppress(Exception):
                     await self.store.release_run(run_id, self.owner)
 
-    async def _execute_claimed(self, run: RunRecord) -> RunRecord:
+    async def _execute_claimed(self, run: RunRecord, fresh: bool = False) -> RunRecord:
+        """Execute a claimed run; ``fresh``: as created here (no steps, event 1 only)."""
         plan = self.plan_of(run)
-        steps = {s.step_key: s for s in await self.store.get_steps(run.run_id)}
-        last_seq = await self.store.last_event_seq(run.run_id)
+        if fresh:
+            steps: dict[str, StepRecord] = {}
+            last_seq = 1
+        else:
+            steps = {s.step_key: s for s in await self.store.get_steps(run.run_id)}
+            last_seq = await self.store.last_event_seq(run.run_id)
         workspace = None
         if run.workspace:
             from nexus.workspace.git import GitWorkspace
