@@ -73,6 +73,13 @@ class Statements:
             .where(s.runs.c.rid == bindparam("w_rid"))
             .values({n: bindparam(n) for n in RUN_WRITE_COLUMNS if n != "run_id"})
         )
+        # the same when ``created`` is unchanged (nearly always): a column that is not set
+        # leaves its index alone, so the update does not rewrite a page of runs_created
+        self.run_update_same_created = c(
+            update(s.runs)
+            .where(s.runs.c.rid == bindparam("w_rid"), s.runs.c.created == bindparam("created"))
+            .values({n: bindparam(n) for n in RUN_WRITE_COLUMNS if n not in ("run_id", "created")})
+        )
         self.run_lookup = c(
             select(s.runs.c.rid, s.runs.c.cid).where(s.runs.c.run_id == bindparam("run_id"))
         )

@@ -224,7 +224,9 @@ class BatchWriter:
             if cid != op.row["cid"]:
                 cur.execute(sql.events_keep_cid, {"w_rid": rid, "old_cid": cid})
             op.row["w_rid"] = rid
-            cur.execute(sql.run_update, op.row)
+            cur.execute(sql.run_update_same_created, op.row)
+            if cur.rowcount == 0:  # its creation time changed
+                cur.execute(sql.run_update, op.row)
             if op.release is not None:
                 cur.execute(sql.lease_release, {"w_run_id": op.run_id, "owner": op.release})
             new_rids[op.run_id] = (rid, op.row["cid"])
