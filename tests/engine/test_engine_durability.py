@@ -124,3 +124,33 @@ async def test_sequence_order_survives_storage_with_sorted_keys(kit_factory) -> 
     started = [e.step_key for e in second.events if e.type == "step.started" and e.step_key != "s"]
     assert started == ["s/zeta", "s/alpha", "s/mid"]
     await second.engine.store.close()
+
+
+async def test_cancel_from_another_process_reaches_the_executing_one(kit_factory) -> None:  # type: ignore[no-untyped-def]
+    probe = Probe()
+    executing = await kit_factory(probe)
+    other = await kit_factory(Probe())  # another process on the same store
+    plan = parse_plan(
+        {
+            "name": "long",
+            "steps": {
+                "long": {"tool": "count", "with": {"sleep": 30}},
+                "never": {"needs": ["long"], "tool": "count"},
+            },
+        }
+    )
+    run = await executing.engine.create_run(plan, {})
+    task = asyncio.create_task(executing.engine.execute(run.run_id))
+    await asyncio.wait_for(probe.started.wait(), 5)
+    marked = await other.engine.cancel(run.run_id)
+    assert marked.status == RunStatus.CANCELLED
+    done = await asyncio.wait_for(task, 10)  # the lease timer notices the mark
+    assert done.status == RunStatus.CANCELLED
+    assert probe.cancelled == ["long"]
+    events = await executing.engine.store.read_events(run.run_id)
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(set(seqs))
+    assert [e.type for e in events].count("run.cancelled") == 1
+    await executing.engine.drain()
+    await executing.engine.store.close()
+    await other.engine.store.close()

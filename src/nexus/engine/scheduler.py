@@ -279,6 +279,14 @@ class Engine:
             raise InvalidStateError(f"run '{run_id}' already {run.status.value}")
         run.status = RunStatus.CANCELLED
         run.updated_at = run.finished_at = time.time()
+        holder = await self.store.claim_run(run_id, self.owner, self.lease_ttl_s)
+        if holder is not None and not _holder_is_dead(holder):
+            # Another process executes it: mark it; that process's lease timer sees the mark,
+            # cancels the running steps and writes the events (it owns the run's event seq).
+            await self.store.update_run(run)
+            return run
+        if holder is not None:
+            await self.store.force_claim(run_id, self.owner, self.lease_ttl_s)
         seq = await self.store.last_event_seq(run_id)
         for step in await self.store.get_steps(run_id):
             if not step.status.finished:
@@ -286,7 +294,7 @@ class Engine:
                 step.finished_at = run.finished_at
                 await self.store.save_step(step)
         ev = Event(run_id, seq + 1, "run.cancelled", {"by": "request"}, run.correlation_id)
-        await self.store.update_run(run, [ev])
+        await self.store.update_run(run, [ev], release_owner=self.owner)
         self.bus.publish(ev)
         return run
 
