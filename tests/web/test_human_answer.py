@@ -91,7 +91,12 @@ def test_answer_a_waiting_question_in_the_page(
 
         page.click("#dag .dag-node[data-step='announce']")
         page.wait_for_selector("#step-panel[data-step='announce'] .step-record")
-        assert '"decision": "ship"' in page.inner_text("#step-panel")
+        # The record fills in from the refresh that follows the last events (debounced).
+        page.wait_for_function(
+            """() => (document.querySelector('#step-panel')?.innerText || '')
+                .includes('"decision": "ship"')""",
+            timeout=15_000,
+        )
         screenshot(page, f"human-answered-{transport}")
         # The events after the answer came over the stream (stored ones are read only once).
         page.click("#tab-events")
