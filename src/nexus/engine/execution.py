@@ -32,48 +32,22 @@ from nexus.domain.plan import (
 from nexus.domain.runs import Event, RunRecord, StepRecord, StepStatus
 from nexus.engine.expressions import render, truthy
 from nexus.engine.gates import evaluate_gate
+from nexus.engine.replay import recorded_model_outputs
 from nexus.engine.retry import DEFAULT_RETRY, backoff_delay, should_retry
-from nexus.errors import GateFailed, NexusError, StepTimeout
+from nexus.engine.steps import (
+    _PARKED,
+    Parked,
+    StepFailed,
+    StepView,
+    _error_dict,
+    _view,
+)
+from nexus.errors import GateFailed, StepTimeout
 from nexus.handlers.base import StepContext
 
 if TYPE_CHECKING:
     from nexus.engine.scheduler import Engine
     from nexus.workspace.git import GitWorkspace
-
-StepView = dict[str, Any]  # {"output": …, "status": "succeeded", "confidence": …}
-
-_PARKED: StepView = {"status": "waiting_input", "output": None, "confidence": None}
-_LEAF_KINDS = frozenset({"agent", "tool"})
-
-
-class StepFailed(Exception):
-    """A step failed for good: the run fails with ``error``."""
-
-    def __init__(self, step_key: str, error: dict[str, Any]) -> None:
-        super().__init__(f"step '{step_key}' failed: {error.get('message')}")
-        self.step_key = step_key
-        self.error = error
-
-
-class Parked(Exception):
-    """The run waits for a human answer."""
-
-
-def _error_dict(error: BaseException, step_key: str) -> dict[str, Any]:
-    if isinstance(error, NexusError):
-        data = error.to_dict()
-    else:
-        data = {"code": type(error).__name__, "message": str(error) or type(error).__name__}
-    data["step"] = step_key
-    return data
-
-
-def _view(rec: StepRecord) -> StepView:
-    return {
-        "output": rec.output,
-        "status": rec.status.value,
-        "confidence": rec.meta.get("confidence"),
-    }
 
 
 class RunExecution:
@@ -346,21 +320,8 @@ class RunExecution:
     async def load_replay(self) -> None:
         """With ``options.replay_from``, index the parent run's recorded model outputs."""
         parent = self.run.options.get("replay_from")
-        if not parent:
-            return
-        index: dict[str, dict[str, Any]] = {}
-        after = 0
-        while True:
-            batch = await self.store.read_events(parent, after_seq=after, limit=1000)
-            if not batch:
-                break
-            for ev in batch:
-                if ev.type == "model.responded" and ev.step_key:
-                    index.setdefault(ev.step_key, {})[str(ev.data.get("turn"))] = ev.data.get(
-                        "response"
-                    )
-            after = batch[-1].seq
-        self._replay = index
+        if parent:
+            self._replay = await recorded_model_outputs(self.store, parent)
 
     async def _leaf(self, path: str, node: AgentNode | ToolNode, scope: Any) -> StepView:
         settings = self.plan.settings

@@ -20,10 +20,11 @@ from nexus.domain.plan import Plan
 from nexus.domain.runs import Event, RunRecord, RunStatus, StepRecord, StepStatus, new_id
 from nexus.engine.collector import tune_for_runs
 from nexus.engine.events import EventBus
-from nexus.engine.execution import Parked, RunExecution, StepFailed
+from nexus.engine.execution import RunExecution
 from nexus.engine.inputs import resolve_inputs
 from nexus.engine.leases import LeaseKeeper
 from nexus.engine.plan_cache import PlanCache
+from nexus.engine.steps import Parked, StepFailed
 from nexus.errors import InvalidStateError
 from nexus.services import Services
 from nexus.store.base import RunStore
